@@ -1,0 +1,57 @@
+/**
+ * Every failure a person can act on is a VaultError: a stable `code` for programs and tests,
+ * a one-line `message` saying what is wrong, and a `hint` saying what to do about it.
+ * Messages never carry secret values; callers must not interpolate keys or tokens into them.
+ */
+export type VaultErrorCode =
+  | 'CONFIG_PARSE'
+  | 'PROFILE_NOT_FOUND'
+  | 'PROFILE_CYCLE'
+  | 'PROFILE_NO_CREDENTIALS'
+  | 'PROFILE_INVALID'
+  | 'KEYRING_UNAVAILABLE'
+  | 'KEYRING_LOCKED'
+  | 'KEYRING_BAD_PASSPHRASE'
+  | 'KEYRING_CORRUPT'
+  | 'KEYRING_WRITE'
+  | 'KEY_NOT_FOUND'
+  | 'MFA_REQUIRED'
+  | 'MFA_INVALID'
+  | 'STS_ACCESS_DENIED'
+  | 'STS_EXPIRED_TOKEN'
+  | 'STS_INVALID_CLIENT_TOKEN'
+  | 'STS_THROTTLED'
+  | 'STS_UNAVAILABLE'
+  | 'STS_FAILED'
+  | 'USAGE'
+  | 'NESTED_VAULT'
+  | 'DAEMON_UNAVAILABLE'
+  | 'SESSION_NOT_FOUND'
+  | 'SESSION_NEEDS_MFA'
+  | 'INTERNAL';
+
+export interface VaultErrorOptions {
+  hint?: string;
+  cause?: unknown;
+}
+
+export class VaultError extends Error {
+  override readonly name = 'VaultError';
+  readonly code: VaultErrorCode;
+  readonly hint: string | undefined;
+
+  constructor(code: VaultErrorCode, message: string, options: VaultErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.hint = options.hint;
+  }
+
+  /** The line shown to a person: what is wrong, then what to do. */
+  toLine(): string {
+    return this.hint ? `${this.message}; ${this.hint}` : this.message;
+  }
+}
+
+export function isVaultError(value: unknown): value is VaultError {
+  return value instanceof VaultError;
+}

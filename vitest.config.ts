@@ -1,0 +1,21 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    // Unit tests run against the TypeScript sources; end-to-end tests run the built CLI.
+    alias: [
+      { find: /^@vault\/core\/testing$/, replacement: here('./packages/core/src/testing/index.ts') },
+      { find: /^@vault\/core$/, replacement: here('./packages/core/src/index.ts') },
+      { find: /^@vault\/server$/, replacement: here('./packages/server/src/index.ts') },
+    ],
+  },
+  test: {
+    include: ['packages/*/src/**/*.test.ts', 'test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    pool: 'forks',
+  },
+});
