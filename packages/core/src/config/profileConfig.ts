@@ -1,0 +1,42 @@
+import type { Tag } from '../sts/stsGateway.js';
+
+/** A profile after include_profile, [default] and the environment have been applied, and checked. */
+export interface ProfileConfig {
+  name: string;
+  /**
+   * Profiles whose stored key may serve this one when it has no source_profile: itself first, then
+   * each profile it includes (so `include_profile = central-account` with a `role_arn` assumes the
+   * role from central-account's key, as aws-vault users write it).
+   */
+  keyProfileNames: string[];
+  /** The resolved source_profile; undefined for a profile that uses its own (or included) key. */
+  source?: ProfileConfig;
+  region?: string;
+  mfaSerial?: string;
+  mfaProcess?: string;
+  roleArn?: string;
+  externalId?: string;
+  roleSessionName?: string;
+  durationSeconds?: number;
+  sessionTags: Tag[];
+  transitiveSessionTags: string[];
+  sourceIdentity?: string;
+  credentialProcess?: string;
+  endpointUrl?: string;
+  stsRegionalEndpoints?: 'regional' | 'legacy';
+  /** False when the profile is not in the config file at all (it may still have a stored key). */
+  declared: boolean;
+}
+
+/** Profiles from the one holding the key (index 0) to the one asked for (last). */
+export function chainOf(profile: ProfileConfig): ProfileConfig[] {
+  const chain: ProfileConfig[] = [];
+  for (let p: ProfileConfig | undefined = profile; p; p = p.source) chain.unshift(p);
+  return chain;
+}
+
+export function describeChain(profile: ProfileConfig): string {
+  return chainOf(profile)
+    .map((p) => p.name)
+    .join(' → ');
+}

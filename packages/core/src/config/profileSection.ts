@@ -1,0 +1,44 @@
+/**
+ * A profile exactly as written in the config file: strings, nothing inherited, nothing checked.
+ * Resolution (include_profile, [default], env, validation) happens in configLoader.ts.
+ */
+export interface ProfileSection {
+  name: string;
+  source_profile?: string;
+  include_profile?: string;
+  role_arn?: string;
+  mfa_serial?: string;
+  external_id?: string;
+  role_session_name?: string;
+  duration_seconds?: string;
+  region?: string;
+  session_tags?: string;
+  transitive_session_tags?: string;
+  source_identity?: string;
+  credential_process?: string;
+  mfa_process?: string;
+  endpoint_url?: string;
+  sts_regional_endpoints?: string;
+  [setting: string]: string | undefined;
+}
+
+/** The setting names vault understands; anything else in a section is kept but ignored. */
+export const PROFILE_SETTINGS = [
+  'source_profile',
+  'include_profile',
+  'role_arn',
+  'mfa_serial',
+  'external_id',
+  'role_session_name',
+  'duration_seconds',
+  'region',
+  'session_tags',
+  'transitive_session_tags',
+  'source_identity',
+  'credential_process',
+  'mfa_process',
+  'endpoint_url',
+  'sts_regional_endpoints',
+] as const;
+
+export type ProfileSetting = (typeof PROFILE_SETTINGS)[number];

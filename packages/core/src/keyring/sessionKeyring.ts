@@ -1,0 +1,115 @@
+import type { AssumedRoleCredentials, TemporaryCredentials } from '../credentials.js';
+import type { Keyring } from './keyring.js';
+
+/**
+ * Cached STS sessions live in the keyring (encrypted), never in a plain file. Keys follow
+ * aws-vault's `TYPE,base64url(profile),base64url(discriminator),expiryUnixSeconds`; for
+ * GetSessionToken the discriminator is the MFA serial, exactly as aws-vault writes it, so the two
+ * tools can share a keyring. For AssumeRole it is a fingerprint of everything that shapes the result.
+ */
+export type SessionType = 'sts.GetSessionToken' | 'sts.AssumeRole';
+
+export interface SessionKey {
+  type: SessionType;
+  profile: string;
+  discriminator: string;
+  expiration: Date;
+  key: string;
+}
+
+const SESSION_KEY = /^(sts\.GetSessionToken|sts\.AssumeRole),([A-Za-z0-9_=-]*),([A-Za-z0-9_=-]*),(\d+)$/;
+
+export function isSessionKey(key: string): boolean {
+  return /^sts\.[A-Za-z]+,/.test(key);
+}
+
+function encode(text: string): string {
+  // base64.URLEncoding in Go keeps the `=` padding; match it so aws-vault recognises the key.
+  const unpadded = Buffer.from(text, 'utf8').toString('base64url');
+  return unpadded + '='.repeat((4 - (unpadded.length % 4)) % 4);
+}
+
+export function sessionKeyName(type: SessionType, profile: string, discriminator: string, expiration: Date): string {
+  return `${type},${encode(profile)},${encode(discriminator)},${Math.floor(expiration.getTime() / 1000)}`;
+}
+
+export function parseSessionKey(key: string): SessionKey | undefined {
+  const match = SESSION_KEY.exec(key);
+  if (!match) return undefined;
+  const [, type, profile, discriminator, expiry] = match;
+  return {
+    type: type as SessionType,
+    profile: Buffer.from(profile!, 'base64url').toString('utf8'),
+    discriminator: Buffer.from(discriminator!, 'base64url').toString('utf8'),
+    expiration: new Date(Number(expiry) * 1000),
+    key,
+  };
+}
+
+interface StoredSession {
+  AccessKeyId: string;
+  SecretAccessKey: string;
+  SessionToken: string;
+  Expiration: string;
+  AssumedRoleArn?: string;
+}
+
+export class SessionKeyring {
+  constructor(readonly keyring: Keyring) {}
+
+  async list(): Promise<SessionKey[]> {
+    return (await this.keyring.keys()).map(parseSessionKey).filter((k): k is SessionKey => k !== undefined);
+  }
+
+  /**
+   * The cached session with the most life left, if it has more than `minTtlMs` at `now`.
+   * Sessions that have expired are removed on the way, so the keyring does not grow.
+   */
+  async find(type: SessionType, profile: string, discriminator: string, now: number, minTtlMs: number): Promise<AssumedRoleCredentials | undefined> {
+    const matching = (await this.list()).filter((k) => k.type === type && k.profile === profile && k.discriminator === discriminator);
+    for (const stale of matching.filter((k) => k.expiration.getTime() <= now)) {
+      await this.keyring.remove(stale.key).catch(() => false);
+    }
+    const best = matching
+      .filter((k) => k.expiration.getTime() - now > minTtlMs)
+      .sort((a, b) => b.expiration.getTime() - a.expiration.getTime())[0];
+    if (!best) return undefined;
+    const raw = await this.keyring.get(best.key);
+    if (raw === undefined) return undefined;
+    try {
+      const stored = JSON.parse(raw) as StoredSession;
+      return {
+        accessKeyId: stored.AccessKeyId,
+        secretAccessKey: stored.SecretAccessKey,
+        sessionToken: stored.SessionToken,
+        expiration: new Date(stored.Expiration),
+        assumedRoleArn: stored.AssumedRoleArn,
+      };
+    } catch {
+      // A damaged cache entry is only a cache miss: drop it and let the caller call STS.
+      await this.keyring.remove(best.key).catch(() => false);
+      return undefined;
+    }
+  }
+
+  async store(type: SessionType, profile: string, discriminator: string, credentials: TemporaryCredentials & { assumedRoleArn?: string }): Promise<void> {
+    const stored: StoredSession = {
+      AccessKeyId: credentials.accessKeyId,
+      SecretAccessKey: credentials.secretAccessKey,
+      SessionToken: credentials.sessionToken,
+      Expiration: credentials.expiration.toISOString(),
+      ...(credentials.assumedRoleArn ? { AssumedRoleArn: credentials.assumedRoleArn } : {}),
+    };
+    await this.keyring.set(sessionKeyName(type, profile, discriminator, credentials.expiration), JSON.stringify(stored), `aws-vault session for ${profile}`);
+  }
+
+  /** Removes cached sessions; all of them, or only those of the given profiles. Returns how many. */
+  async clear(profiles?: ReadonlySet<string>): Promise<number> {
+    let removed = 0;
+    for (const key of await this.list()) {
+      if (profiles && !profiles.has(key.profile)) continue;
+      if (await this.keyring.remove(key.key)) removed += 1;
+    }
+    return removed;
+  }
+}

@@ -1,0 +1,254 @@
+import { createHash } from 'node:crypto';
+import type { Env } from '../config/paths.js';
+import { chainOf, type ProfileConfig } from '../config/profileConfig.js';
+import { ROLE_CHAINING_MAX_SECONDS } from '../config/validate.js';
+import type { Clock } from '../clock.js';
+import type { AssumedRoleCredentials, Credentials, TemporaryCredentials } from '../credentials.js';
+import { parseDurationMs } from '../duration.js';
+import { VaultError } from '../errors.js';
+import type { CredentialKeyring } from '../keyring/credentialKeyring.js';
+import type { SessionKeyring } from '../keyring/sessionKeyring.js';
+import { silentLogger, type Logger } from '../logger.js';
+import { resolveStsTarget } from '../sts/stsEndpoint.js';
+import type { StsGateway } from '../sts/stsGateway.js';
+import { fromAssumeRole } from './fromAssumeRole.js';
+import { fromCredentialProcess } from './fromCredentialProcess.js';
+import { fromSessionToken } from './fromSessionToken.js';
+import { fromStoredKey } from './fromStoredKey.js';
+import { singleFlight } from './memoize.js';
+import type { MfaRequest } from './mfaToken.js';
+
+/** aws-vault's defaults: a plain session lasts 1 h; the MFA session behind role chains 8 h. */
+const DEFAULT_SESSION_TOKEN_SECONDS = 3_600;
+const DEFAULT_CHAINED_SESSION_TOKEN_SECONDS = 8 * 3_600;
+const DEFAULT_ASSUME_ROLE_SECONDS = 3_600;
+/** Reuse a cached MFA session until 5 min before it ends (aws-vault's default AWS_MIN_TTL). */
+const MFA_SESSION_MIN_TTL_MS = 5 * 60_000;
+/** Reuse cached role credentials while 15 min remain: botocore refreshes below that. */
+const ROLE_MIN_TTL_MS = 15 * 60_000;
+
+export interface ChainDeps {
+  credentials: CredentialKeyring;
+  sessions: SessionKeyring;
+  sts: StsGateway;
+  clock: Clock;
+  env: Env;
+  /** Supplies an MFA code; the CLI passes --mfa-token, mfa_process and the prompt in that order. */
+  mfa?: (request: MfaRequest) => Promise<string>;
+  logger?: Logger;
+}
+
+export interface ChainOptions {
+  /** `--no-session`: no GetSessionToken; MFA goes on the first AssumeRole instead. */
+  noSession?: boolean;
+  /** `--duration`: the life of the credentials handed out. */
+  durationSeconds?: number;
+  /**
+   * Read and write cached role credentials in the keyring (default true). The daemon turns it off:
+   * it refreshes ahead on its own schedule and needs fresh credentials when it asks.
+   */
+  roleCache?: boolean;
+}
+
+export type ChainCredentials = Credentials & { assumedRoleArn?: string };
+
+/**
+ * The STS calls for one profile: the stored key, an MFA session from GetSessionToken (cached in the
+ * keyring and shared by every role that the same key and MFA device reach), then AssumeRole for
+ * each role in the chain. Concurrent callers share one in-flight resolution.
+ */
+export class CredentialChain {
+  readonly target: ProfileConfig;
+  readonly root: ProfileConfig;
+  /** Profiles with a role_arn, in the order their roles are assumed. */
+  readonly roleHops: ProfileConfig[];
+  /** The MFA device protecting the chain: the root's, else the first role profile's. */
+  readonly mfaSerial: string | undefined;
+  private readonly log: Logger;
+  private lastMfaSession: TemporaryCredentials | undefined;
+  readonly credentials: () => Promise<ChainCredentials>;
+
+  constructor(
+    profile: ProfileConfig,
+    private readonly deps: ChainDeps,
+    private readonly options: ChainOptions = {},
+  ) {
+    const chain = chainOf(profile);
+    this.target = profile;
+    this.root = chain[0]!;
+    this.roleHops = chain.filter((p) => p.roleArn !== undefined);
+    this.mfaSerial = chain.find((p) => p.mfaSerial !== undefined)?.mfaSerial;
+    this.log = deps.logger ?? silentLogger;
+    this.credentials = singleFlight(() => this.resolve());
+  }
+
+  get region(): string | undefined {
+    return this.target.region;
+  }
+
+  /** When the MFA session behind this chain ends, once it is known. */
+  mfaSessionExpiration(): Date | undefined {
+    return this.lastMfaSession?.expiration;
+  }
+
+  private minTtl(fallbackMs: number): number {
+    return this.deps.env.AWS_MIN_TTL ? parseDurationMs(this.deps.env.AWS_MIN_TTL, 'AWS_MIN_TTL') : fallbackMs;
+  }
+
+  private ttlSeconds(envName: string, fallback: number): number {
+    const raw = this.deps.env[envName];
+    return raw ? Math.round(parseDurationMs(raw, envName) / 1000) : fallback;
+  }
+
+  private async resolve(): Promise<ChainCredentials> {
+    if (this.roleHops.length === 0) return (await this.base()).credentials;
+    const useCache = this.options.roleCache !== false;
+    const fingerprint = this.fingerprint();
+    if (useCache) {
+      const cached = await this.deps.sessions.find('sts.AssumeRole', this.target.name, fingerprint, this.deps.clock.now(), this.minTtl(ROLE_MIN_TTL_MS));
+      if (cached) {
+        this.log.debug({ profile: this.target.name, expiration: cached.expiration }, 'using cached role credentials');
+        return cached;
+      }
+    }
+    const base = await this.base();
+    const role = await this.assumeRoles(base.credentials, base.mfaOnFirstRole);
+    if (useCache) await this.deps.sessions.store('sts.AssumeRole', this.target.name, fingerprint, role);
+    return role;
+  }
+
+  /** The credentials that sign the first AssumeRole, and whether an MFA code still has to go with it. */
+  private async base(): Promise<{ credentials: Credentials; mfaOnFirstRole: boolean }> {
+    const usesSessionToken = !this.options.noSession && (this.mfaSerial !== undefined || this.roleHops.length === 0);
+    const discriminator = this.mfaSerial ?? '';
+    if (usesSessionToken && !this.root.credentialProcess) {
+      // Look in the cache before reading the stored key: a cache hit needs nothing else.
+      for (const owner of this.root.keyProfileNames) {
+        const cached = await this.deps.sessions.find('sts.GetSessionToken', owner, discriminator, this.deps.clock.now(), this.minTtl(MFA_SESSION_MIN_TTL_MS));
+        if (cached) {
+          this.log.debug({ profile: owner, expiration: cached.expiration }, 'using cached session');
+          this.lastMfaSession = cached;
+          return { credentials: cached, mfaOnFirstRole: false };
+        }
+      }
+    }
+    const { owner, key } = await this.longTermKey();
+    // Temporary credentials (from a credential_process) cannot call GetSessionToken.
+    if (!usesSessionToken || key.sessionToken) {
+      return { credentials: key, mfaOnFirstRole: this.mfaSerial !== undefined && !key.sessionToken };
+    }
+    return { credentials: await this.newSession(owner, key), mfaOnFirstRole: false };
+  }
+
+  private async newSession(owner: string, key: Credentials, tokenCode?: string): Promise<TemporaryCredentials> {
+    const durationSeconds =
+      this.roleHops.length > 0
+        ? this.ttlSeconds('AWS_CHAINED_SESSION_TOKEN_TTL', DEFAULT_CHAINED_SESSION_TOKEN_SECONDS)
+        : (this.options.durationSeconds ?? this.ttlSeconds('AWS_SESSION_TOKEN_TTL', DEFAULT_SESSION_TOKEN_SECONDS));
+    const code = this.mfaSerial ? (tokenCode ?? (await this.mfaCode())) : undefined;
+    const target = resolveStsTarget(this.root, this.deps.env);
+    this.log.debug({ profile: owner, endpoint: target.endpoint, durationSeconds, mfa: this.mfaSerial !== undefined }, 'GetSessionToken');
+    const session = await fromSessionToken(
+      this.deps.sts,
+      key,
+      target,
+      { durationSeconds, serialNumber: this.mfaSerial, tokenCode: code },
+      this.target.name,
+    );
+    await this.deps.sessions.store('sts.GetSessionToken', owner, this.mfaSerial ?? '', session);
+    this.lastMfaSession = session;
+    return session;
+  }
+
+  private async longTermKey(): Promise<{ owner: string; key: Credentials }> {
+    if (this.root.credentialProcess) {
+      return { owner: this.root.name, key: await fromCredentialProcess(this.root.credentialProcess, this.root.name) };
+    }
+    const { owner, credentials } = await fromStoredKey(this.root, this.deps.credentials, this.target);
+    return { owner, key: credentials };
+  }
+
+  private async mfaCode(): Promise<string> {
+    if (!this.deps.mfa) {
+      throw new VaultError('MFA_REQUIRED', `profile ${this.target.name} needs an MFA code for ${this.mfaSerial}`, {
+        hint: 'pass --mfa-token CODE, or set mfa_process in the profile',
+      });
+    }
+    return this.deps.mfa({ serial: this.mfaSerial!, profile: this.target.name });
+  }
+
+  private async assumeRoles(start: Credentials, mfaOnFirstRole: boolean): Promise<AssumedRoleCredentials> {
+    let credentials: Credentials = start;
+    let result: AssumedRoleCredentials | undefined;
+    for (const [index, hop] of this.roleHops.entries()) {
+      const isLast = index === this.roleHops.length - 1;
+      let durationSeconds = (isLast ? this.options.durationSeconds : undefined) ?? hop.durationSeconds ?? this.ttlSeconds('AWS_ASSUME_ROLE_TTL', DEFAULT_ASSUME_ROLE_SECONDS);
+      // A role assumed with a role's credentials is "role chaining", which AWS caps at one hour.
+      if (index > 0 && durationSeconds > ROLE_CHAINING_MAX_SECONDS) {
+        this.log.debug({ profile: hop.name, durationSeconds }, 'role chaining: duration capped at 1h');
+        durationSeconds = ROLE_CHAINING_MAX_SECONDS;
+      }
+      const withMfa = index === 0 && mfaOnFirstRole;
+      const target = resolveStsTarget(hop, this.deps.env);
+      this.log.debug({ profile: hop.name, roleArn: hop.roleArn, endpoint: target.endpoint, durationSeconds }, 'AssumeRole');
+      result = await fromAssumeRole(
+        this.deps.sts,
+        credentials,
+        target,
+        {
+          roleArn: hop.roleArn!,
+          roleSessionName: hop.roleSessionName ?? this.defaultSessionName(),
+          durationSeconds,
+          externalId: hop.externalId,
+          serialNumber: withMfa ? this.mfaSerial : undefined,
+          tokenCode: withMfa ? await this.mfaCode() : undefined,
+          tags: hop.sessionTags,
+          transitiveTagKeys: hop.transitiveSessionTags,
+          sourceIdentity: hop.sourceIdentity,
+        },
+        this.target.name,
+      );
+      credentials = result;
+    }
+    return result!;
+  }
+
+  /** What CloudTrail shows when role_session_name is not set; unique per call like aws-vault's. */
+  private defaultSessionName(): string {
+    return `vault-${this.deps.clock.now()}`;
+  }
+
+  /** Everything that shapes the role credentials, so a changed config never reuses a stale cache. */
+  private fingerprint(): string {
+    const shape = {
+      keys: this.root.keyProfileNames,
+      process: this.root.credentialProcess,
+      mfa: this.mfaSerial,
+      noSession: this.options.noSession === true,
+      duration: this.options.durationSeconds,
+      hops: this.roleHops.map((h) => [h.roleArn, h.externalId, h.roleSessionName, h.durationSeconds, h.sessionTags, h.transitiveSessionTags, h.sourceIdentity]),
+    };
+    return createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 16);
+  }
+
+  /**
+   * For the daemon's `role-arn/<ARN>` route: assume another role from this profile's credentials
+   * (role chaining, so at most one hour).
+   */
+  async assumeRoleFrom(roleArn: string, roleSessionName?: string): Promise<AssumedRoleCredentials> {
+    const from = await this.credentials();
+    return fromAssumeRole(
+      this.deps.sts,
+      from,
+      resolveStsTarget(this.target, this.deps.env),
+      { roleArn, roleSessionName: roleSessionName ?? this.defaultSessionName(), durationSeconds: ROLE_CHAINING_MAX_SECONDS },
+      this.target.name,
+    );
+  }
+
+  /** Starts a fresh MFA session with the given code (the daemon's `session renew`). */
+  async renewMfaSession(tokenCode: string): Promise<void> {
+    const { owner, key } = await this.longTermKey();
+    await this.newSession(owner, key, tokenCode);
+  }
+}

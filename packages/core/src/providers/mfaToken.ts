@@ -1,0 +1,85 @@
+import { spawn } from 'node:child_process';
+import { MFA_CODE } from '../config/validate.js';
+import { VaultError } from '../errors.js';
+
+export interface MfaRequest {
+  serial: string;
+  profile: string;
+}
+
+/** Asks a person (terminal, ykman, …) for a code; supplied by the CLI. The daemon has none. */
+export type MfaPrompt = (request: MfaRequest) => Promise<string>;
+
+export interface MfaTokenOptions {
+  /** `--mfa-token` / `-t`. */
+  explicit?: string;
+  /** The profile's `mfa_process`. */
+  mfaProcess?: string;
+  prompt?: MfaPrompt;
+  env?: NodeJS.ProcessEnv;
+}
+
+export function checkMfaCode(code: string, from: string): string {
+  const trimmed = code.trim();
+  if (!MFA_CODE.test(trimmed)) {
+    throw new VaultError('MFA_INVALID', `the MFA code from ${from} is not 6 digits`, {
+      hint: 'enter the 6-digit code your MFA device shows',
+    });
+  }
+  return trimmed;
+}
+
+/** `--mfa-token`, then `mfa_process`, then the prompt; a code is asked for at most once per call. */
+export function mfaTokenSource(options: MfaTokenOptions): (request: MfaRequest) => Promise<string> {
+  let used = false;
+  return async (request) => {
+    if (options.explicit !== undefined && !used) {
+      used = true; // a one-time code cannot serve two STS calls
+      return checkMfaCode(options.explicit, '--mfa-token');
+    }
+    if (options.mfaProcess) return checkMfaCode(await runMfaProcess(options.mfaProcess, request, options.env), 'mfa_process');
+    if (options.prompt) return checkMfaCode(await options.prompt(request), 'the prompt');
+    throw new VaultError('MFA_REQUIRED', `profile ${request.profile} needs an MFA code for ${request.serial} and there is no terminal to ask`, {
+      hint: 'pass --mfa-token CODE, or set mfa_process in the profile',
+    });
+  };
+}
+
+/** Output beyond this is not an MFA code; stop reading rather than buffer a runaway process. */
+const MAX_MFA_PROCESS_OUTPUT = 1024;
+const MFA_PROCESS_TIMEOUT_MS = 60_000;
+
+function runMfaProcess(command: string, request: MfaRequest, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, {
+      shell: true,
+      stdio: ['inherit', 'pipe', 'inherit'],
+      env: { ...env, AWS_VAULT_MFA_SERIAL: request.serial, AWS_VAULT_PROFILE: request.profile },
+      timeout: MFA_PROCESS_TIMEOUT_MS,
+    });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    child.stdout.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_MFA_PROCESS_OUTPUT) {
+        child.kill();
+        reject(new VaultError('MFA_INVALID', `mfa_process of profile ${request.profile} printed more than ${MAX_MFA_PROCESS_OUTPUT} bytes`, {
+          hint: 'make mfa_process print only the 6-digit code',
+        }));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    child.on('error', (cause) =>
+      reject(new VaultError('MFA_REQUIRED', `mfa_process of profile ${request.profile} could not be started`, { hint: 'check the mfa_process command', cause })),
+    );
+    child.on('close', (code) => {
+      if (size > MAX_MFA_PROCESS_OUTPUT) return;
+      if (code !== 0) {
+        reject(new VaultError('MFA_REQUIRED', `mfa_process of profile ${request.profile} exited with code ${code}`, { hint: 'run the mfa_process command by hand to see why' }));
+        return;
+      }
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+  });
+}

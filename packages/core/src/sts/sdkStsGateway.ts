@@ -1,0 +1,95 @@
+import type { STSClient } from '@aws-sdk/client-sts';
+import type { AssumedRoleCredentials, Credentials, TemporaryCredentials } from '../credentials.js';
+import type { AssumeRoleInput, CallerIdentity, GetSessionTokenInput, StsGateway, StsTarget } from './stsGateway.js';
+
+type StsModule = typeof import('@aws-sdk/client-sts');
+
+let sdk: Promise<StsModule> | undefined;
+/** The SDK is loaded on the first real STS call only: a cached `exec` never pays for it. */
+function loadSdk(): Promise<StsModule> {
+  sdk ??= import('@aws-sdk/client-sts');
+  return sdk;
+}
+
+export interface SdkStsGatewayOptions {
+  /** SDK attempts per call (the SDK's own retry with backoff on throttling and 5xx). */
+  maxAttempts?: number;
+  /** Per-request timeout in ms. */
+  requestTimeoutMs?: number;
+}
+
+/** The one place that touches @aws-sdk/client-sts. */
+export class SdkStsGateway implements StsGateway {
+  constructor(private readonly options: SdkStsGatewayOptions = {}) {}
+
+  private async client(credentials: Credentials, target: StsTarget): Promise<{ client: STSClient; sdk: StsModule }> {
+    const mod = await loadSdk();
+    const client = new mod.STSClient({
+      region: target.region,
+      endpoint: target.endpoint,
+      credentials: {
+        accessKeyId: credentials.accessKeyId,
+        secretAccessKey: credentials.secretAccessKey,
+        sessionToken: credentials.sessionToken,
+      },
+      maxAttempts: this.options.maxAttempts ?? 3,
+      requestHandler: { requestTimeout: this.options.requestTimeoutMs ?? 10_000 },
+    });
+    return { client, sdk: mod };
+  }
+
+  async getSessionToken(credentials: Credentials, target: StsTarget, input: GetSessionTokenInput): Promise<TemporaryCredentials> {
+    const { client, sdk: mod } = await this.client(credentials, target);
+    try {
+      const out = await client.send(
+        new mod.GetSessionTokenCommand({
+          DurationSeconds: input.durationSeconds,
+          SerialNumber: input.serialNumber,
+          TokenCode: input.tokenCode,
+        }),
+      );
+      return toTemporary(out.Credentials);
+    } finally {
+      client.destroy();
+    }
+  }
+
+  async assumeRole(credentials: Credentials, target: StsTarget, input: AssumeRoleInput): Promise<AssumedRoleCredentials> {
+    const { client, sdk: mod } = await this.client(credentials, target);
+    try {
+      const out = await client.send(
+        new mod.AssumeRoleCommand({
+          RoleArn: input.roleArn,
+          RoleSessionName: input.roleSessionName,
+          DurationSeconds: input.durationSeconds,
+          ExternalId: input.externalId,
+          SerialNumber: input.serialNumber,
+          TokenCode: input.tokenCode,
+          Tags: input.tags?.length ? input.tags.map((t) => ({ Key: t.key, Value: t.value })) : undefined,
+          TransitiveTagKeys: input.transitiveTagKeys?.length ? input.transitiveTagKeys : undefined,
+          SourceIdentity: input.sourceIdentity,
+        }),
+      );
+      return { ...toTemporary(out.Credentials), assumedRoleArn: out.AssumedRoleUser?.Arn };
+    } finally {
+      client.destroy();
+    }
+  }
+
+  async getCallerIdentity(credentials: Credentials, target: StsTarget): Promise<CallerIdentity> {
+    const { client, sdk: mod } = await this.client(credentials, target);
+    try {
+      const out = await client.send(new mod.GetCallerIdentityCommand({}));
+      return { account: out.Account ?? '', arn: out.Arn ?? '', userId: out.UserId ?? '' };
+    } finally {
+      client.destroy();
+    }
+  }
+}
+
+function toTemporary(c: { AccessKeyId?: string; SecretAccessKey?: string; SessionToken?: string; Expiration?: Date } | undefined): TemporaryCredentials {
+  if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration) {
+    throw Object.assign(new Error('STS returned a reply without complete credentials'), { name: 'MalformedResponse' });
+  }
+  return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration };
+}

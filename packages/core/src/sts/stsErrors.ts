@@ -1,0 +1,77 @@
+import { VaultError, type VaultErrorCode } from '../errors.js';
+
+/** What we know about the call that failed, for a message a person can act on. */
+export interface StsCallContext {
+  operation: 'GetSessionToken' | 'AssumeRole' | 'GetCallerIdentity';
+  profile: string;
+  roleArn?: string;
+  endpoint: string;
+}
+
+interface ErrorLike {
+  name?: string;
+  code?: string;
+  message?: string;
+  Code?: string;
+  $metadata?: { httpStatusCode?: number };
+}
+
+/**
+ * Turns an SDK or network error into one line that says which call failed for which profile and
+ * what to do. AWS error messages carry ARNs and reasons, never the caller's secret, so they are kept.
+ */
+export function toStsError(error: unknown, ctx: StsCallContext): VaultError {
+  const e = (error ?? {}) as ErrorLike;
+  const awsCode = e.Code ?? e.name ?? e.code ?? 'Error';
+  const awsMessage = oneLine(e.message ?? '');
+  const what = `${ctx.operation}${ctx.roleArn ? ` of ${ctx.roleArn}` : ''} for profile ${ctx.profile} failed`;
+  const reason = awsMessage ? `${awsCode}: ${awsMessage}` : awsCode;
+  const make = (code: VaultErrorCode, hint: string) => new VaultError(code, `${what}: ${reason}`, { hint, cause: error });
+
+  if (/MultiFactorAuthentication failed|invalid MFA/i.test(awsMessage)) {
+    return make('MFA_INVALID', 'the MFA code was wrong or already used; wait for the next code and try again');
+  }
+  switch (awsCode) {
+    case 'AccessDenied':
+    case 'AccessDeniedException':
+      return make(
+        'STS_ACCESS_DENIED',
+        ctx.operation === 'AssumeRole'
+          ? "check the role's trust policy names your user, and that mfa_serial is set if the role requires MFA"
+          : 'check the IAM policy of the user whose key is stored',
+      );
+    case 'ExpiredToken':
+    case 'ExpiredTokenException':
+    case 'RequestExpired':
+      return make('STS_EXPIRED_TOKEN', `run \`vault clear ${ctx.profile}\` and try again (a cached session ran out early)`);
+    case 'InvalidClientTokenId':
+    case 'SignatureDoesNotMatch':
+    case 'UnrecognizedClientException':
+      return make('STS_INVALID_CLIENT_TOKEN', `the stored key was rejected; store a valid one with \`vault add ${ctx.profile}\``);
+    case 'Throttling':
+    case 'ThrottlingException':
+    case 'TooManyRequestsException':
+    case 'RequestLimitExceeded':
+      return make('STS_THROTTLED', 'STS is throttling requests; wait a moment and try again');
+    case 'ValidationError':
+      return make('STS_FAILED', 'check duration_seconds and the role settings of this profile');
+    case 'RegionDisabledException':
+      return make('STS_FAILED', 'activate STS in this region in the IAM console, or use another region');
+  }
+  const network = /ECONNREFUSED|ENOTFOUND|ETIMEDOUT|ECONNRESET|EAI_AGAIN|socket hang up|TimeoutError/i;
+  if (network.test(`${awsCode} ${awsMessage}`)) {
+    return new VaultError('STS_UNAVAILABLE', `${what}: cannot reach STS at ${ctx.endpoint} (${awsCode})`, {
+      hint: 'check the network, region and endpoint settings (AWS_ENDPOINT_URL_STS, endpoint_url)',
+      cause: error,
+    });
+  }
+  const status = e.$metadata?.httpStatusCode;
+  if (status !== undefined && status >= 500) {
+    return make('STS_UNAVAILABLE', 'STS had an internal error; try again shortly');
+  }
+  return make('STS_FAILED', 'run with --debug for details');
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s+/g, ' ').trim().slice(0, 300);
+}

@@ -1,0 +1,38 @@
+import type { TemporaryCredentials } from '@vault/core';
+
+/**
+ * What the daemon needs from the credential chain, and nothing more. The daemon never prompts:
+ * the CLI collects the MFA code (and, for the file backend, the passphrase) and hands them over
+ * in the request. The production implementation wraps @vault/core's provider chain; tests use fakes
+ * or the STS stand-in.
+ */
+export interface SessionSourceRequest {
+  profile: string;
+  /** MFA code collected by the CLI, when the profile needs one and no MFA session is cached. */
+  mfaToken?: string;
+  /** Role session duration requested with --duration. */
+  durationSeconds?: number;
+  /** Region override (--region). */
+  region?: string;
+}
+
+export interface CredentialSource {
+  readonly profile: string;
+  /** Region the child should use (profile's region or override); may be undefined. */
+  readonly region: string | undefined;
+  /**
+   * Fresh credentials from upstream (AssumeRole over the cached MFA session, …). May call STS,
+   * never prompts. Throws VaultError; code SESSION_NEEDS_MFA when the MFA session has run out.
+   */
+  fetchCredentials(): Promise<TemporaryCredentials>;
+  /** Assume another role from this session's base credentials (the ECS `role-arn/<ARN>` route). */
+  assumeRole(roleArn: string): Promise<TemporaryCredentials>;
+  /** When the MFA-backed session ends; undefined when the chain uses no MFA session. */
+  mfaSessionExpiration(): Date | undefined;
+  /** Revive an expired MFA session with a fresh code (one GetSessionToken). */
+  renew(mfaToken: string): Promise<void>;
+}
+
+export interface CredentialSourceFactory {
+  create(request: SessionSourceRequest): Promise<CredentialSource>;
+}
