@@ -22,3 +22,6 @@ export * from './providers/memoize.js';
 export * from './providers/fromStoredKey.js';
 export * from './providers/fromCredentialProcess.js';
 export * from './providers/credentialChain.js';
+export * from './keyring/fileKeyring.js';
+export * from './keyring/keytarKeyring.js';
+export * from './keyring/openKeyring.js';

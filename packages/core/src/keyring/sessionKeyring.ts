@@ -1,5 +1,6 @@
 import type { AssumedRoleCredentials, TemporaryCredentials } from '../credentials.js';
 import type { Keyring } from './keyring.js';
+import { VaultError } from '../errors.js';
 
 /**
  * Cached STS sessions live in the keyring (encrypted), never in a plain file. Keys follow
@@ -74,7 +75,17 @@ export class SessionKeyring {
       .filter((k) => k.expiration.getTime() - now > minTtlMs)
       .sort((a, b) => b.expiration.getTime() - a.expiration.getTime())[0];
     if (!best) return undefined;
-    const raw = await this.keyring.get(best.key);
+    let raw: string | undefined;
+    try {
+      raw = await this.keyring.get(best.key);
+    } catch (error) {
+      // A tampered or truncated cache item cannot be read, but it is only a cache: drop it and call STS.
+      if (error instanceof VaultError && error.code === 'KEYRING_CORRUPT') {
+        await this.keyring.remove(best.key).catch(() => false);
+        return undefined;
+      }
+      throw error;
+    }
     if (raw === undefined) return undefined;
     try {
       const stored = JSON.parse(raw) as StoredSession;

@@ -1,0 +1,432 @@
+import { createCipheriv, createDecipheriv, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { VaultError } from '../errors.js';
+import { CredentialKeyring } from './credentialKeyring.js';
+import {
+  FILE_KEYRING_MAX_PBES2_COUNT,
+  FILE_KEYRING_PBES2_COUNT,
+  FileKeyring,
+  fileKeyringFileName,
+  fileKeyringKeyName,
+  type FileKeyringOptions,
+} from './fileKeyring.js';
+
+const PASS = 'correct horse battery staple';
+const FAST = 1000; // PBES2 count for tests that do not look at the KDF itself
+
+let home: string;
+let dir: string;
+
+beforeEach(async () => {
+  home = await fs.mkdtemp(join(tmpdir(), 'vault-filekeyring-'));
+  dir = join(home, '.awsvault', 'keys');
+});
+afterEach(async () => {
+  await fs.rm(home, { recursive: true, force: true });
+});
+
+function keyring(options: Partial<FileKeyringOptions> & { pass?: string } = {}): FileKeyring & { asked: () => number } {
+  let asked = 0;
+  const { pass = PASS, ...rest } = options;
+  const k = new FileKeyring({
+    dir,
+    homeDir: home,
+    pbes2Count: FAST,
+    passphrase: async () => {
+      asked += 1;
+      return pass;
+    },
+    ...rest,
+  });
+  return Object.assign(k, { asked: () => asked });
+}
+
+async function caught(promise: Promise<unknown>): Promise<VaultError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(VaultError);
+    return error as VaultError;
+  }
+  throw new Error('expected a VaultError');
+}
+
+const b64u = (b: Buffer | string) => Buffer.from(b).toString('base64url');
+
+/**
+ * A token built the way jose2go v1.5 `jose.Encrypt(payload, PBES2_HS256_A128KW, A256GCM, pass,
+ * Headers({"created": time.Now().String()}))` builds it (what aws-vault writes), written with
+ * node:crypto only, independently of jose: Go marshals the header map with sorted keys, p2c 8192,
+ * a 12-byte salt, AES-KW with the RFC 3394 IV, AAD = the base64url header.
+ */
+function jose2goEncrypt(payload: string, passphrase: string, header: Record<string, unknown> = {}): string {
+  const alg = 'PBES2-HS256+A128KW';
+  const salt = randomBytes(12);
+  const p2c = (header.p2c as number | undefined) ?? 8192;
+  const fields: Record<string, unknown> = { alg, created: '2023-05-25 07:30:06.123456789 +1000 AEST m=+0.004567890', enc: 'A256GCM', p2c, p2s: b64u(salt), ...header };
+  const headerJson = JSON.stringify(Object.fromEntries(Object.keys(fields).sort().map((k) => [k, fields[k]])));
+  const kek = pbkdf2Sync(passphrase, Buffer.concat([Buffer.from(alg), Buffer.of(0), salt]), Math.min(p2c, 8192), 16, 'sha256');
+  const cek = randomBytes(32);
+  const wrap = createCipheriv('id-aes128-wrap', kek, Buffer.from('A6A6A6A6A6A6A6A6', 'hex'));
+  const encryptedKey = Buffer.concat([wrap.update(cek), wrap.final()]);
+  const iv = randomBytes(12);
+  const gcm = createCipheriv('aes-256-gcm', cek, iv);
+  gcm.setAAD(Buffer.from(b64u(headerJson)));
+  const ciphertext = Buffer.concat([gcm.update(payload, 'utf8'), gcm.final()]);
+  return [b64u(headerJson), b64u(encryptedKey), b64u(iv), b64u(ciphertext), b64u(gcm.getAuthTag())].join('.');
+}
+
+/** Go's json.Marshal(keyring.Item{...}), field order and all. */
+function goItem(key: string, data: string, label: string): string {
+  return JSON.stringify({
+    Key: key,
+    Data: Buffer.from(data, 'utf8').toString('base64'),
+    Label: label,
+    Description: '',
+    KeychainNotTrustApplication: true,
+    KeychainNotSynchronizable: false,
+  });
+}
+
+/** Decrypts a token the way jose2go does, with node:crypto only (what aws-vault would do with our files). */
+function jose2goDecrypt(token: string, passphrase: string): { header: Record<string, unknown>; payload: string } {
+  const [h, ek, iv, ct, tag] = token.split('.');
+  const header = JSON.parse(Buffer.from(h!, 'base64url').toString()) as Record<string, unknown>;
+  const salt = Buffer.concat([Buffer.from(header.alg as string), Buffer.of(0), Buffer.from(header.p2s as string, 'base64url')]);
+  const kek = pbkdf2Sync(passphrase, salt, header.p2c as number, 16, 'sha256');
+  const unwrap = createDecipheriv('id-aes128-wrap', kek, Buffer.from('A6A6A6A6A6A6A6A6', 'hex'));
+  const cek = Buffer.concat([unwrap.update(Buffer.from(ek!, 'base64url')), unwrap.final()]);
+  const gcm = createDecipheriv('aes-256-gcm', cek, Buffer.from(iv!, 'base64url'));
+  gcm.setAAD(Buffer.from(h!));
+  gcm.setAuthTag(Buffer.from(tag!, 'base64url'));
+  const payload = Buffer.concat([gcm.update(Buffer.from(ct!, 'base64url')), gcm.final()]).toString('utf8');
+  return { header, payload };
+}
+
+describe('FileKeyring', () => {
+  it('round-trips values, labels and keys, and removes', async () => {
+    const k = keyring();
+    expect(await k.keys()).toEqual([]);
+    expect(await k.get('central')).toBeUndefined();
+    await k.set('central', '{"AccessKeyID":"AKIA1","SecretAccessKey":"s3cr3t ünï"}', 'aws-vault (central)');
+    await k.set('other', 'two');
+    expect(await k.get('central')).toBe('{"AccessKeyID":"AKIA1","SecretAccessKey":"s3cr3t ünï"}');
+    expect(await k.keys()).toEqual(['central', 'other']);
+    await k.set('other', 'three');
+    expect(await k.get('other')).toBe('three');
+    expect(await k.remove('other')).toBe(true);
+    expect(await k.remove('other')).toBe(false);
+    expect(await k.get('other')).toBeUndefined();
+    expect(await k.keys()).toEqual(['central']);
+    // A second instance (another process) reads it with the same passphrase.
+    expect(await keyring().get('central')).toContain('AKIA1');
+  });
+
+  it('asks for the passphrase lazily and once per instance', async () => {
+    const k = keyring();
+    expect(await k.keys()).toEqual([]);
+    expect(await k.get('missing')).toBeUndefined();
+    expect(await k.remove('missing')).toBe(false);
+    expect(k.asked()).toBe(0);
+    await k.set('a', '1');
+    await k.set('b', '2');
+    await k.get('a');
+    await k.get('b');
+    expect(k.asked()).toBe(1);
+  });
+
+  it('asks again after a failed prompt', async () => {
+    let calls = 0;
+    const k = keyring({
+      passphrase: async () => {
+        calls += 1;
+        if (calls === 1) throw new VaultError('USAGE', 'no terminal to ask for the passphrase');
+        return PASS;
+      },
+    });
+    expect((await caught(k.set('a', '1'))).code).toBe('USAGE');
+    await k.set('a', '1');
+    expect(await k.get('a')).toBe('1');
+    expect(calls).toBe(2);
+  });
+
+  it('creates the directory 0700 and items 0600, and tightens a loose existing directory', async () => {
+    if (process.platform === 'win32') return;
+    const k = keyring();
+    await k.set('central', 'v');
+    expect((await fs.stat(dir)).mode & 0o777).toBe(0o700);
+    expect((await fs.stat(join(dir, 'central'))).mode & 0o777).toBe(0o600);
+
+    await fs.chmod(dir, 0o755);
+    const k2 = keyring();
+    expect(await k2.keys()).toEqual(['central']);
+    expect((await fs.stat(dir)).mode & 0o777).toBe(0o700);
+  });
+
+  it('creates nothing on reads', async () => {
+    const k = keyring();
+    expect(await k.keys()).toEqual([]);
+    expect(await k.get('x')).toBeUndefined();
+    await expect(fs.stat(dir)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('refuses a directory path that is a file', async () => {
+    await fs.mkdir(join(home, '.awsvault'), { recursive: true });
+    await fs.writeFile(dir, 'not a dir');
+    const error = await caught(keyring().set('a', '1'));
+    expect(error.code).toBe('KEYRING_UNAVAILABLE');
+    expect(error.message).toContain('~/.awsvault/keys is not a directory');
+  });
+
+  describe('atomic writes', () => {
+    const tempFiles = async () => (await fs.readdir(dir)).filter((n) => n.startsWith('.%tmp-'));
+
+    it('keeps the old value when writing the temp file fails (ENOSPC)', async () => {
+      await keyring().set('central', 'old-value');
+      const k = keyring({
+        fs: {
+          open: (async (...args: Parameters<typeof fs.open>) => {
+            const handle = await fs.open(...args);
+            if (String(args[0]).includes('.%tmp-')) {
+              handle.writeFile = async () => {
+                throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+              };
+            }
+            return handle;
+          }) as typeof fs.open,
+        },
+      });
+      const error = await caught(k.set('central', 'new-secret-value'));
+      expect(error.code).toBe('KEYRING_WRITE');
+      expect(error.message).toBe('could not write the file keyring item central (~/.awsvault/keys/central): ENOSPC (no space left on device)');
+      expect(error.toLine()).not.toContain('new-secret-value');
+      expect(error.toLine()).not.toContain(PASS);
+      expect(await keyring().get('central')).toBe('old-value');
+      expect(await tempFiles()).toEqual([]);
+    });
+
+    it('keeps the old value when the rename fails (read-only file system)', async () => {
+      await keyring().set('central', 'old-value');
+      const k = keyring({
+        fs: {
+          rename: async () => {
+            throw Object.assign(new Error('EROFS: read-only file system, rename'), { code: 'EROFS' });
+          },
+        },
+      });
+      const error = await caught(k.set('central', 'new-value'));
+      expect(error.code).toBe('KEYRING_WRITE');
+      expect(error.message).toContain('EROFS (read-only file system)');
+      expect(error.hint).toContain('previous value');
+      expect(await keyring().get('central')).toBe('old-value');
+      expect(await tempFiles()).toEqual([]);
+    });
+
+    it('reports a real failure (a directory in the item’s place) and leaves no temp file', async () => {
+      const k = keyring();
+      await k.set('other', 'kept');
+      await fs.mkdir(join(dir, 'central', 'sub'), { recursive: true });
+      const error = await caught(k.set('central', 'v'));
+      expect(error.code).toBe('KEYRING_WRITE');
+      expect(error.message).toMatch(/^could not write the file keyring item central \(~\/\.awsvault\/keys\/central\): E(ISDIR|NOTEMPTY|EXIST)/);
+      expect(await tempFiles()).toEqual([]);
+      expect(await k.keys()).toEqual(['other']);
+      expect(await k.get('other')).toBe('kept');
+      expect((await caught(k.get('central'))).code).toBe('KEYRING_CORRUPT');
+    });
+
+    it('loses nothing with 50 concurrent sets of different keys', async () => {
+      const k = keyring();
+      const keys = Array.from({ length: 50 }, (_, i) => `profile-${i}`);
+      await Promise.all(keys.map((key) => k.set(key, `value of ${key}`)));
+      expect(await k.keys()).toEqual([...keys].sort());
+      const other = keyring();
+      for (const key of keys) expect(await other.get(key)).toBe(`value of ${key}`);
+      expect(await tempFiles()).toEqual([]);
+      expect(k.asked()).toBe(1);
+    });
+
+    it('keeps one whole value when the same key is written concurrently', async () => {
+      const k = keyring();
+      const values = Array.from({ length: 10 }, (_, i) => `value-${i}-${'x'.repeat(i * 100)}`);
+      await Promise.all(values.map((v) => k.set('same', v)));
+      expect(values).toContain(await keyring().get('same'));
+    });
+  });
+
+  describe('passphrase and damage', () => {
+    it('reports a wrong passphrase, naming the file, without the passphrase', async () => {
+      await keyring().set('central', 'secret-value');
+      const wrong = keyring({ pass: 'wrong passphrase' });
+      const error = await caught(wrong.get('central'));
+      expect(error.code).toBe('KEYRING_BAD_PASSPHRASE');
+      expect(error.message).toBe('file keyring passphrase is wrong for ~/.awsvault/keys/central');
+      expect(error.hint).toMatch(/AWS_VAULT_FILE_PASSPHRASE/);
+      expect(error.toLine()).not.toMatch(/wrong passphrase|correct horse|secret-value/);
+    });
+
+    it('refuses to write with a passphrase that opens none of the existing items', async () => {
+      await keyring().set('central', 'v');
+      const wrong = keyring({ pass: 'typo' });
+      const error = await caught(wrong.set('new', 'v2'));
+      expect(error.code).toBe('KEYRING_BAD_PASSPHRASE');
+      expect(error.message).toBe('file keyring passphrase is wrong for ~/.awsvault/keys/central; nothing was written');
+      expect(await keyring().keys()).toEqual(['central']);
+      // An empty directory accepts any passphrase.
+      await fs.rm(join(dir, 'central'));
+      await wrong.set('new', 'v2');
+      expect(await keyring({ pass: 'typo' }).get('new')).toBe('v2');
+    });
+
+    it('reports a tampered ciphertext as corrupt, and other items stay readable', async () => {
+      const k = keyring();
+      await k.set('central', 'v1');
+      await k.set('other', 'v2');
+      const path = join(dir, 'central');
+      const parts = (await fs.readFile(path, 'utf8')).split('.');
+      const ct = Buffer.from(parts[3]!, 'base64url');
+      ct[0]! ^= 1;
+      parts[3] = b64u(ct);
+      await fs.writeFile(path, parts.join('.'));
+      const fresh = keyring();
+      const error = await caught(fresh.get('central'));
+      expect(error.code).toBe('KEYRING_CORRUPT');
+      expect(error.message).toBe('the file keyring item central (~/.awsvault/keys/central) is damaged and cannot be decrypted');
+      expect(await fresh.get('other')).toBe('v2');
+      expect(await fresh.keys()).toEqual(['central', 'other']);
+    });
+
+    it('reports a tampered header as corrupt (not as a wrong passphrase)', async () => {
+      const k = keyring();
+      await k.set('central', 'v1');
+      const path = join(dir, 'central');
+      const parts = (await fs.readFile(path, 'utf8')).split('.');
+      const header = JSON.parse(Buffer.from(parts[0]!, 'base64url').toString()) as Record<string, unknown>;
+      header.created = 'yesterday';
+      parts[0] = b64u(JSON.stringify(header));
+      await fs.writeFile(path, parts.join('.'));
+      expect((await caught(keyring().get('central'))).code).toBe('KEYRING_CORRUPT');
+    });
+
+    it('reports truncated and empty files as corrupt', async () => {
+      const k = keyring();
+      await k.set('half', 'v1');
+      await k.set('tagless', 'v2');
+      await k.set('empty', 'v3');
+      await k.set('fine', 'v4');
+      const half = await fs.readFile(join(dir, 'half'), 'utf8');
+      await fs.writeFile(join(dir, 'half'), half.slice(0, Math.floor(half.length / 2)));
+      const tagless = await fs.readFile(join(dir, 'tagless'), 'utf8');
+      await fs.writeFile(join(dir, 'tagless'), tagless.slice(0, tagless.length - 5));
+      await fs.writeFile(join(dir, 'empty'), '');
+      const fresh = keyring();
+      for (const key of ['half', 'tagless', 'empty']) {
+        const error = await caught(fresh.get(key));
+        expect(error.code, key).toBe('KEYRING_CORRUPT');
+        expect(error.message).toContain(`item ${key} (~/.awsvault/keys/${key})`);
+      }
+      expect(await fresh.get('fine')).toBe('v4');
+    });
+
+    it('refuses an absurd PBES2 count quickly instead of hanging', async () => {
+      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      await fs.writeFile(join(dir, 'slow'), jose2goEncrypt(goItem('slow', 'v', ''), PASS, { p2c: 2 ** 31 }));
+      const started = Date.now();
+      expect((await caught(keyring().get('slow'))).code).toBe('KEYRING_CORRUPT');
+      expect(Date.now() - started).toBeLessThan(1000);
+    });
+  });
+
+  describe('file names', () => {
+    it('escapes like aws-vault (percent.Encode(key, "/"))', () => {
+      expect(fileKeyringFileName('abc/.././123')).toBe('abc%2F..%2F.%2F123'); // 99designs/keyring file_test.go
+      expect(fileKeyringFileName('100%')).toBe('100%25');
+      expect(fileKeyringFileName('%2F')).toBe('%252F');
+      expect(fileKeyringFileName('with space,comma')).toBe('with space,comma');
+      expect(fileKeyringFileName('ünï/日本')).toBe('ünï%2F日本');
+      expect(fileKeyringKeyName('abc%2F..%2F.%2F123')).toBe('abc/.././123');
+      expect(fileKeyringKeyName('%C3%BC%2f')).toBe('ü/'); // Go's percent.Decode takes any hex pair
+      expect(fileKeyringKeyName('50%')).toBe('50%');
+    });
+
+    it('round-trips odd key names through the file system', async () => {
+      const k = keyring();
+      const names = [
+        'https://portal.awsapps.com/start',
+        'a/b',
+        'x,y',
+        'with space',
+        'ünïcødé/日本語',
+        '100%',
+        '%2F',
+        '.hidden',
+        'sts.GetSessionToken,Y2VudHJhbA==,YXJuOmF3czppYW06OjExMTExMTExMTExMTptZmEvdXNlcg==,1700000000',
+      ];
+      for (const name of names) await k.set(name, `v:${name}`);
+      expect(await k.keys()).toEqual([...names].sort());
+      const files = await fs.readdir(dir);
+      expect(files).toEqual(expect.arrayContaining(['https:%2F%2Fportal.awsapps.com%2Fstart', 'a%2Fb', 'ünïcødé%2F日本語', '100%25', '%252F']));
+      const fresh = keyring();
+      for (const name of names) expect(await fresh.get(name)).toBe(`v:${name}`);
+      for (const name of names) expect(await fresh.remove(name)).toBe(true);
+      expect(await fs.readdir(dir)).toEqual([]);
+    });
+
+    it('refuses keys that make no file name, and never reads outside the directory', async () => {
+      const k = keyring();
+      for (const bad of ['', '.', '..', 'x'.repeat(256), 'nul\0byte']) {
+        expect((await caught(k.set(bad, 'v'))).code).toBe('USAGE');
+        expect(await k.get(bad)).toBeUndefined();
+        expect(await k.remove(bad)).toBe(false);
+      }
+    });
+
+    it('ignores temp files, foreign files and directories in keys()', async () => {
+      const k = keyring();
+      await k.set('central', 'v');
+      await fs.writeFile(join(dir, '.%tmp-0123456789abcdef'), 'partial');
+      await fs.writeFile(join(dir, 'README.txt'), 'these are my keys');
+      await fs.writeFile(join(dir, '.DS_Store'), Buffer.from([0, 0, 0, 1, 66, 117, 100, 49]));
+      await fs.mkdir(join(dir, 'subdir'));
+      // a name the escaping never produces (aws-vault's Get could not find it either)
+      await fs.copyFile(join(dir, 'central'), join(dir, 'centr%61l'));
+      expect(await k.keys()).toEqual(['central']);
+    });
+  });
+
+  describe('aws-vault compatibility', () => {
+    it('reads an item in aws-vault’s exact on-disk format', async () => {
+      const stored = '{"AccessKeyID":"AKIAIOSFODNN7EXAMPLE","SecretAccessKey":"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY","SessionToken":"","Source":"","CanExpire":false,"Expires":"0001-01-01T00:00:00Z"}';
+      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      const key = 'central/account';
+      await fs.writeFile(join(dir, 'central%2Faccount'), jose2goEncrypt(goItem(key, stored, 'aws-vault (central/account)'), PASS), { mode: 0o600 });
+      const k = keyring();
+      expect(await k.keys()).toEqual([key]);
+      expect(await k.get(key)).toBe(stored);
+      expect(await new CredentialKeyring(k).get(key)).toEqual({
+        accessKeyId: 'AKIAIOSFODNN7EXAMPLE',
+        secretAccessKey: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+        sessionToken: undefined,
+      });
+      // and a wrong passphrase on an aws-vault file is told apart from damage
+      expect((await caught(keyring({ pass: 'nope' }).get(key))).code).toBe('KEYRING_BAD_PASSPHRASE');
+    });
+
+    it('writes what jose2go (aws-vault) decrypts, with the chosen PBES2 count', async () => {
+      const k = keyring({ pbes2Count: undefined, now: () => new Date(Date.UTC(2024, 0, 2, 3, 4, 5, 670)) });
+      await k.set('central', '{"AccessKeyID":"AKIA2"}', 'aws-vault (central)');
+      const token = await fs.readFile(join(dir, 'central'), 'utf8');
+      const { header, payload } = jose2goDecrypt(token, PASS);
+      expect(header).toMatchObject({ alg: 'PBES2-HS256+A128KW', enc: 'A256GCM', p2c: FILE_KEYRING_PBES2_COUNT, created: '2024-01-02 03:04:05.67 +0000 UTC' });
+      expect(FILE_KEYRING_PBES2_COUNT).toBeLessThanOrEqual(FILE_KEYRING_MAX_PBES2_COUNT); // jose2go ≥ 1.6 refuses more
+      expect(Buffer.from(header.p2s as string, 'base64url').length).toBeGreaterThanOrEqual(12);
+      const item = JSON.parse(payload) as Record<string, unknown>;
+      expect(Object.keys(item)).toEqual(['Key', 'Data', 'Label', 'Description', 'KeychainNotTrustApplication', 'KeychainNotSynchronizable']);
+      expect(item).toMatchObject({ Key: 'central', Label: 'aws-vault (central)', Description: '' });
+      expect(Buffer.from(item.Data as string, 'base64').toString()).toBe('{"AccessKeyID":"AKIA2"}');
+    });
+  });
+});
