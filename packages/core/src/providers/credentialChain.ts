@@ -86,6 +86,20 @@ export class CredentialChain {
     return this.target.region;
   }
 
+  /**
+   * Whether resolving now would ask for an MFA code: an MFA device is configured and no cached MFA
+   * session has enough life. The CLI asks this before handing a profile to the daemon, which never prompts.
+   */
+  async needsMfaCode(): Promise<boolean> {
+    if (this.mfaSerial === undefined || this.root.credentialProcess) return false;
+    if (this.options.noSession) return true;
+    for (const owner of this.root.keyProfileNames) {
+      const cached = await this.deps.sessions.find('sts.GetSessionToken', owner, this.mfaSerial, this.deps.clock.now(), this.minTtl(MFA_SESSION_MIN_TTL_MS));
+      if (cached) return false;
+    }
+    return true;
+  }
+
   /** When the MFA session behind this chain ends, once it is known. */
   mfaSessionExpiration(): Date | undefined {
     return this.lastMfaSession?.expiration;

@@ -33,7 +33,8 @@ export class SdkStsGateway implements StsGateway {
         sessionToken: credentials.sessionToken,
       },
       maxAttempts: this.options.maxAttempts ?? 3,
-      requestHandler: { requestTimeout: this.options.requestTimeoutMs ?? 10_000 },
+      // Without throwOnRequestTimeout the SDK only warns when the timeout passes and keeps waiting.
+      requestHandler: { requestTimeout: this.options.requestTimeoutMs ?? 10_000, throwOnRequestTimeout: true },
     });
     return { client, sdk: mod };
   }

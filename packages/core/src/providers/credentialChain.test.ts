@@ -1,0 +1,256 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../clock.js';
+import { parseConfigFile } from '../config/configFile.js';
+import { ConfigLoader } from '../config/configLoader.js';
+import type { Credentials } from '../credentials.js';
+import { VaultError } from '../errors.js';
+import { CredentialKeyring } from '../keyring/credentialKeyring.js';
+import { MemoryKeyring } from '../keyring/memoryKeyring.js';
+import { SessionKeyring, parseSessionKey } from '../keyring/sessionKeyring.js';
+import type { AssumeRoleInput, GetSessionTokenInput, StsGateway, StsTarget } from '../sts/stsGateway.js';
+import { CredentialChain, type ChainOptions } from './credentialChain.js';
+
+const CONFIG = `
+[profile central-account]
+region = ap-northeast-1
+mfa_serial = arn:aws:iam::111111111111:mfa/central-user
+
+[profile account-a]
+include_profile = central-account
+role_arn = arn:aws:iam::222222222222:role/account-a-assume-role
+
+[profile account-b]
+source_profile = central-account
+role_arn = arn:aws:iam::333333333333:role/account-b-role
+mfa_serial = arn:aws:iam::111111111111:mfa/central-user
+duration_seconds = 7200
+external_id = optional-external-id
+
+[profile chained]
+source_profile = account-b
+role_arn = arn:aws:iam::444444444444:role/deeper
+duration_seconds = 7200
+
+[profile plain]
+region = eu-west-1
+
+[profile plain-role]
+source_profile = plain
+role_arn = arn:aws:iam::555555555555:role/no-mfa
+`;
+
+interface Call {
+  op: 'GetSessionToken' | 'AssumeRole';
+  signedWith: string;
+  target: StsTarget;
+  input: GetSessionTokenInput | AssumeRoleInput;
+}
+
+/** Records every call and mints credentials whose key id says where they came from. */
+class FakeSts implements StsGateway {
+  calls: Call[] = [];
+  private n = 0;
+  constructor(private readonly clock: ManualClock) {}
+  private mint(prefix: string, seconds: number) {
+    this.n += 1;
+    return {
+      accessKeyId: `${prefix}${this.n}`,
+      secretAccessKey: `secret-${this.n}`,
+      sessionToken: `token-${this.n}`,
+      expiration: new Date(this.clock.now() + seconds * 1000),
+    };
+  }
+  async getSessionToken(c: Credentials, target: StsTarget, input: GetSessionTokenInput) {
+    this.calls.push({ op: 'GetSessionToken', signedWith: c.accessKeyId, target, input });
+    return this.mint('ASIASESSION', input.durationSeconds ?? 43200);
+  }
+  async assumeRole(c: Credentials, target: StsTarget, input: AssumeRoleInput) {
+    this.calls.push({ op: 'AssumeRole', signedWith: c.accessKeyId, target, input });
+    return { ...this.mint('ASIAROLE', input.durationSeconds ?? 3600), assumedRoleArn: input.roleArn.replace(':iam:', ':sts:').replace(':role/', ':assumed-role/') + `/${input.roleSessionName}` };
+  }
+  async getCallerIdentity() {
+    return { account: '', arn: '', userId: '' };
+  }
+}
+
+describe('CredentialChain', () => {
+  let clock: ManualClock;
+  let sts: FakeSts;
+  let keyring: MemoryKeyring;
+  let codes: string[];
+  const config = new ConfigLoader(parseConfigFile(CONFIG, '/c'), { env: {} });
+
+  beforeEach(async () => {
+    clock = new ManualClock(Date.UTC(2026, 0, 1, 9));
+    sts = new FakeSts(clock);
+    keyring = new MemoryKeyring();
+    codes = [];
+    await new CredentialKeyring(keyring).set('central-account', { accessKeyId: 'AKIACENTRAL000000001', secretAccessKey: 'central-secret' });
+    await new CredentialKeyring(keyring).set('plain', { accessKeyId: 'AKIAPLAIN00000000001', secretAccessKey: 'plain-secret' });
+  });
+
+  const chain = (profile: string, options: ChainOptions = {}, env: Record<string, string> = {}) =>
+    new CredentialChain(
+      config.load(profile),
+      {
+        credentials: new CredentialKeyring(keyring),
+        sessions: new SessionKeyring(keyring),
+        sts,
+        clock,
+        env,
+        mfa: async ({ serial }) => {
+          codes.push(serial);
+          return '123456';
+        },
+      },
+      options,
+    );
+
+  it('account-a: one MFA session from the included key, then AssumeRole over it', async () => {
+    const creds = await chain('account-a').credentials();
+    expect(sts.calls.map((c) => c.op)).toEqual(['GetSessionToken', 'AssumeRole']);
+    expect(sts.calls[0]).toMatchObject({ signedWith: 'AKIACENTRAL000000001', input: { serialNumber: 'arn:aws:iam::111111111111:mfa/central-user', tokenCode: '123456', durationSeconds: 8 * 3600 } });
+    expect(sts.calls[1]).toMatchObject({ signedWith: 'ASIASESSION1', input: { roleArn: 'arn:aws:iam::222222222222:role/account-a-assume-role', serialNumber: undefined, tokenCode: undefined } });
+    expect(creds.accessKeyId).toBe('ASIAROLE2');
+    expect(codes).toHaveLength(1);
+  });
+
+  it('a second exec reuses the cached role credentials: no STS call, no prompt', async () => {
+    await chain('account-a').credentials();
+    sts.calls = [];
+    clock.advance(30 * 60_000);
+    const again = await chain('account-a').credentials();
+    expect(again.accessKeyId).toBe('ASIAROLE2');
+    expect(sts.calls).toHaveLength(0);
+    expect(codes).toHaveLength(1);
+  });
+
+  it('one MFA code serves many roles: account-b reuses the MFA session account-a made', async () => {
+    await chain('account-a').credentials();
+    await chain('account-b').credentials();
+    expect(sts.calls.map((c) => c.op)).toEqual(['GetSessionToken', 'AssumeRole', 'AssumeRole']);
+    expect(sts.calls[2]).toMatchObject({ signedWith: 'ASIASESSION1', input: { externalId: 'optional-external-id', durationSeconds: 7200 } });
+    expect(codes).toHaveLength(1);
+  });
+
+  it('role credentials are re-fetched below 15 min of life, the MFA session below 5 min', async () => {
+    await chain('account-a').credentials();
+    clock.advance(46 * 60_000); // 14 min left on the 1 h role
+    await chain('account-a').credentials();
+    expect(sts.calls.map((c) => c.op)).toEqual(['GetSessionToken', 'AssumeRole', 'AssumeRole']);
+    clock.advance(8 * 3600_000 - 46 * 60_000 - 4 * 60_000); // 4 min left on the 8 h MFA session
+    await chain('account-a').credentials();
+    expect(sts.calls.map((c) => c.op)).toEqual(['GetSessionToken', 'AssumeRole', 'AssumeRole', 'GetSessionToken', 'AssumeRole']);
+    expect(codes).toHaveLength(2);
+  });
+
+  it('AWS_MIN_TTL overrides both windows', async () => {
+    await chain('account-a', {}, { AWS_MIN_TTL: '50m' }).credentials();
+    clock.advance(11 * 60_000); // 49 min left
+    await chain('account-a', {}, { AWS_MIN_TTL: '50m' }).credentials();
+    expect(sts.calls.filter((c) => c.op === 'AssumeRole')).toHaveLength(2);
+  });
+
+  it('a chain of two roles caps the second hop at one hour', async () => {
+    await chain('chained').credentials();
+    const hops = sts.calls.filter((c) => c.op === 'AssumeRole').map((c) => (c.input as AssumeRoleInput).durationSeconds);
+    expect(hops).toEqual([7200, 3600]);
+    expect(sts.calls.at(-1)!.signedWith).toBe('ASIAROLE2');
+  });
+
+  it('--duration sets the final role duration', async () => {
+    await chain('account-a', { durationSeconds: 1800 }).credentials();
+    expect((sts.calls[1]!.input as AssumeRoleInput).durationSeconds).toBe(1800);
+  });
+
+  it('--no-session: no GetSessionToken, the MFA code goes with AssumeRole signed by the long-term key', async () => {
+    await chain('account-a', { noSession: true }).credentials();
+    expect(sts.calls.map((c) => c.op)).toEqual(['AssumeRole']);
+    expect(sts.calls[0]).toMatchObject({ signedWith: 'AKIACENTRAL000000001', input: { serialNumber: 'arn:aws:iam::111111111111:mfa/central-user', tokenCode: '123456' } });
+  });
+
+  it('a root profile without roles gets a 1 h session token (MFA when configured)', async () => {
+    const creds = await chain('central-account').credentials();
+    expect(sts.calls).toHaveLength(1);
+    expect(sts.calls[0]!.input).toMatchObject({ durationSeconds: 3600, tokenCode: '123456' });
+    expect(creds.sessionToken).toBe('token-1');
+  });
+
+  it('a root profile with --no-session hands out its long-term key without any call', async () => {
+    const creds = await chain('plain', { noSession: true }).credentials();
+    expect(sts.calls).toHaveLength(0);
+    expect(creds.accessKeyId).toBe('AKIAPLAIN00000000001');
+  });
+
+  it('a role without MFA is assumed straight from the long-term key, no prompt', async () => {
+    await chain('plain-role').credentials();
+    expect(sts.calls.map((c) => c.op)).toEqual(['AssumeRole']);
+    expect(sts.calls[0]!.signedWith).toBe('AKIAPLAIN00000000001');
+    expect(codes).toHaveLength(0);
+  });
+
+  it('concurrent callers share one resolution', async () => {
+    const c = chain('account-a');
+    await Promise.all(Array.from({ length: 50 }, () => c.credentials()));
+    expect(sts.calls).toHaveLength(2);
+    expect(codes).toHaveLength(1);
+  });
+
+  it('STS calls go to the endpoint the environment names', async () => {
+    await chain('account-a', {}, { AWS_ENDPOINT_URL_STS: 'http://127.0.0.1:1234' }).credentials();
+    expect(sts.calls.every((c) => c.target.endpoint === 'http://127.0.0.1:1234')).toBe(true);
+    expect(sts.calls[0]!.target.region).toBe('ap-northeast-1');
+  });
+
+  it('sessions are cached in the keyring under aws-vault key names, never elsewhere', async () => {
+    await chain('account-a').credentials();
+    const keys = (await keyring.keys()).map(parseSessionKey).filter(Boolean);
+    expect(keys.map((k) => [k!.type, k!.profile])).toEqual(
+      expect.arrayContaining([
+        ['sts.GetSessionToken', 'central-account'],
+        ['sts.AssumeRole', 'account-a'],
+      ]),
+    );
+    expect((await keyring.keys()).find((k) => k.startsWith('sts.GetSessionToken'))).toMatch(
+      /^sts\.GetSessionToken,Y2VudHJhbC1hY2NvdW50,YXJuOmF3czppYW06OjExMTExMTExMTExMTptZmEvY2VudHJhbC11c2Vy,\d+$/,
+    );
+  });
+
+  it('a profile with no stored key and no source says what to run', async () => {
+    await keyring.remove('central-account');
+    const error = await chain('account-a').credentials().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(VaultError);
+    expect((error as VaultError).code).toBe('PROFILE_NO_CREDENTIALS');
+    expect((error as VaultError).toLine()).toMatch(/vault add account-a/);
+  });
+
+  it('renewMfaSession makes a fresh GetSessionToken with the given code', async () => {
+    const c = chain('account-a');
+    await c.credentials();
+    await c.renewMfaSession('654321');
+    expect(sts.calls.at(-1)).toMatchObject({ op: 'GetSessionToken', input: { tokenCode: '654321' } });
+    expect(c.mfaSessionExpiration()?.getTime()).toBe(clock.now() + 8 * 3600_000);
+  });
+});
+
+describe('CredentialChain.needsMfaCode', () => {
+  it('is true before the first MFA session and false while one is cached', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 0, 1));
+    const keyring = new MemoryKeyring();
+    await new CredentialKeyring(keyring).set('central-account', { accessKeyId: 'AKIACENTRAL000000001', secretAccessKey: 's' });
+    const make = () =>
+      new CredentialChain(new ConfigLoader(parseConfigFile(CONFIG, '/c')).load('account-a'), {
+        credentials: new CredentialKeyring(keyring),
+        sessions: new SessionKeyring(keyring),
+        sts: new FakeSts(clock),
+        clock,
+        env: {},
+        mfa: async () => '123456',
+      });
+    expect(await make().needsMfaCode()).toBe(true);
+    await make().credentials();
+    expect(await make().needsMfaCode()).toBe(false);
+    clock.advance(8 * 3600_000 - 4 * 60_000);
+    expect(await make().needsMfaCode()).toBe(true);
+  });
+});
