@@ -9,6 +9,7 @@ export default defineConfig({
     alias: [
       { find: /^@vault\/core\/testing$/, replacement: here('./packages/core/src/testing/index.ts') },
       { find: /^@vault\/core$/, replacement: here('./packages/core/src/index.ts') },
+      { find: /^@vault\/server\/client$/, replacement: here('./packages/server/src/client.ts') },
       { find: /^@vault\/server$/, replacement: here('./packages/server/src/index.ts') },
     ],
   },

@@ -1,1 +1,29 @@
 export * from './credentialSource.js';
+export * from './coreSource.js';
+export * from './wire.js';
+export * from './buildServer.js';
+export * from './daemon.js';
+export * from './client.js';
+export * from './control/types.js';
+export { buildControlServer, statusForCode, type ControlServerOptions } from './control/controlServer.js';
+export { containerPath, type SessionLookup } from './routes/container.js';
+export { ImdsTokens, imdsRoleName, instanceIdOf, IMDS_TOKEN_MAX_TTL_SECONDS, IMDS_TOKEN_MIN_TTL_SECONDS } from './routes/imds.js';
+export * from './sessions/refreshingCredentials.js';
+export * from './sessions/scheduler.js';
+export * from './sessions/session.js';
+export * from './sessions/sessionRegistry.js';
+// Renamed on the way out: @vault/core has a Logger and a silentLogger of its own.
+export {
+  AuditLog,
+  AUDIT_REDACT_PATHS,
+  createLogger,
+  openLogFile,
+  REDACT_PATHS,
+  REDACTED,
+  silentLogger as silentServerLogger,
+  type CredentialRoute,
+  type Logger as ServerLogger,
+} from './logging.js';
+export { defaultPeerPidResolver, isLoopback, noPeerPid, ProcPeerPidResolver, type PeerPidResolver, type PeerSocket } from './peerPid.js';
+export { MAX_HEADER_BYTES, HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './httpApp.js';
+export { SERVER_VERSION } from './version.js';

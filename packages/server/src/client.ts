@@ -1,0 +1,243 @@
+import { request as httpRequest } from 'node:http';
+import type { ChildProcess } from 'node:child_process';
+import { VaultError, type TemporaryCredentials, type VaultErrorCode } from '@vault/core';
+import { daemonPaths, defaultStateDir } from './paths.js';
+
+// The CLI loads this module alone (`@vault/server/client`) so that talking to the daemon never
+// loads fastify; it needs the paths too.
+export { daemonPaths, defaultStateDir, type DaemonPaths } from './paths.js';
+export type * from './control/types.js';
+import type {
+  CreatedSession,
+  CreateSessionBody,
+  DaemonStatus,
+  ProfileCredentialsResponse,
+  SessionEnvResponse,
+  SessionListResponse,
+  SessionSummary,
+  StoppedSessionsResponse,
+} from './control/types.js';
+
+export interface DaemonClientOptions {
+  /** The daemon's state directory (default `$VAULT_STATE_DIR` or `~/.vault/daemon`). */
+  stateDir?: string;
+  /** The control socket; defaults to the state directory's. */
+  socketPath?: string;
+  /** Per request. Session creation may include an STS call, so the default is generous. */
+  timeoutMs?: number;
+}
+
+/** Error codes a connection attempt gives when no daemon is behind the socket. */
+const NOT_RUNNING = new Set(['ENOENT', 'ECONNREFUSED', 'ENOTSOCK', 'ECONNRESET', 'EPIPE']);
+
+const KNOWN_CODES = new Set<string>([
+  'CONFIG_PARSE', 'PROFILE_NOT_FOUND', 'PROFILE_CYCLE', 'PROFILE_NO_CREDENTIALS', 'PROFILE_INVALID',
+  'KEYRING_UNAVAILABLE', 'KEYRING_LOCKED', 'KEYRING_BAD_PASSPHRASE', 'KEYRING_CORRUPT', 'KEYRING_WRITE',
+  'KEY_NOT_FOUND', 'MFA_REQUIRED', 'MFA_INVALID', 'STS_ACCESS_DENIED', 'STS_EXPIRED_TOKEN',
+  'STS_INVALID_CLIENT_TOKEN', 'STS_THROTTLED', 'STS_UNAVAILABLE', 'STS_FAILED', 'USAGE', 'NESTED_VAULT',
+  'DAEMON_UNAVAILABLE', 'SESSION_NOT_FOUND', 'SESSION_NEEDS_MFA', 'INTERNAL',
+]);
+
+/**
+ * The CLI's side of the control API: node:http over the daemon's Unix socket. Every method
+ * resolves with the typed body or throws a VaultError — DAEMON_UNAVAILABLE when nothing answers,
+ * otherwise the code the daemon sent.
+ */
+export class DaemonClient {
+  readonly socketPath: string;
+  readonly logFile: string;
+  private readonly timeoutMs: number;
+
+  constructor(options: DaemonClientOptions = {}) {
+    const paths = daemonPaths(options.stateDir ?? defaultStateDir());
+    this.socketPath = options.socketPath ?? paths.socket;
+    this.logFile = paths.logFile;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  /** Whether a daemon answers on the socket (within 1 s). */
+  async isRunning(): Promise<boolean> {
+    try {
+      await this.request('GET', '/status', undefined, 1_000);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  status(): Promise<DaemonStatus> {
+    return this.request('GET', '/status');
+  }
+
+  createSession(body: CreateSessionBody): Promise<CreatedSession> {
+    return this.request('POST', '/sessions', body);
+  }
+
+  async listSessions(): Promise<SessionSummary[]> {
+    return (await this.request<SessionListResponse>('GET', '/sessions')).sessions;
+  }
+
+  getSession(id: string): Promise<SessionSummary> {
+    return this.request('GET', `/sessions/${encodeURIComponent(id)}`);
+  }
+
+  /** The token and variables of a session (only the socket's owner can ask). */
+  sessionEnv(id: string): Promise<SessionEnvResponse> {
+    return this.request('GET', `/sessions/${encodeURIComponent(id)}/env`);
+  }
+
+  async stopSession(id: string): Promise<void> {
+    await this.request<StoppedSessionsResponse>('DELETE', `/sessions/${encodeURIComponent(id)}`);
+  }
+
+  async stopAllSessions(): Promise<string[]> {
+    return (await this.request<StoppedSessionsResponse>('DELETE', '/sessions')).stopped;
+  }
+
+  /** With a code: a new MFA session; without: retry the upstream call now. */
+  renewSession(id: string, mfaToken?: string): Promise<SessionSummary> {
+    return this.request('POST', `/sessions/${encodeURIComponent(id)}/renew`, mfaToken === undefined ? {} : { mfaToken });
+  }
+
+  async shutdown(): Promise<void> {
+    await this.request('POST', '/shutdown', {});
+  }
+
+  /**
+   * Credentials of a live session for `profile` (credential_process), from the session's cache;
+   * undefined when the daemon has no session for it.
+   */
+  async credentialsForProfile(profile: string): Promise<(TemporaryCredentials & { sessionId: string; region?: string }) | undefined> {
+    let body: ProfileCredentialsResponse;
+    try {
+      body = await this.request('GET', `/sessions/by-profile/${encodeURIComponent(profile)}/credentials`);
+    } catch (error) {
+      if (error instanceof VaultError && error.code === 'SESSION_NOT_FOUND') return undefined;
+      throw error;
+    }
+    return {
+      sessionId: body.sessionId,
+      ...(body.region ? { region: body.region } : {}),
+      accessKeyId: body.accessKeyId,
+      secretAccessKey: body.secretAccessKey,
+      sessionToken: body.sessionToken,
+      expiration: new Date(body.expiration),
+    };
+  }
+
+  request<T>(method: string, path: string, body?: unknown, timeoutMs = this.timeoutMs): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
+      const req = httpRequest(
+        {
+          socketPath: this.socketPath,
+          path,
+          method,
+          headers: {
+            accept: 'application/json',
+            ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('error', (error) => reject(this.unavailable(error)));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let parsed: unknown;
+            try {
+              parsed = text.length > 0 ? JSON.parse(text) : undefined;
+            } catch {
+              reject(new VaultError('INTERNAL', `the vault daemon sent a malformed answer (HTTP ${res.statusCode})`));
+              return;
+            }
+            const status = res.statusCode ?? 0;
+            if (status >= 200 && status < 300) {
+              resolve(parsed as T);
+              return;
+            }
+            reject(toVaultError(parsed, status));
+          });
+        },
+      );
+      req.setTimeout(timeoutMs, () => {
+        req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' }));
+      });
+      req.on('error', (error: NodeJS.ErrnoException) => reject(this.unavailable(error)));
+      req.end(payload);
+    });
+  }
+
+  private unavailable(error: NodeJS.ErrnoException): VaultError {
+    if (error.code === 'ETIMEDOUT') {
+      return new VaultError('DAEMON_UNAVAILABLE', `the vault daemon did not answer on ${this.socketPath} in time`, {
+        hint: `see its log at ${this.logFile}, or restart it with \`vault server stop\` and \`vault server start\``,
+        cause: error,
+      });
+    }
+    const reason = error.code && NOT_RUNNING.has(error.code) ? 'is not running' : `cannot be reached (${error.code ?? error.message})`;
+    return new VaultError('DAEMON_UNAVAILABLE', `the vault daemon ${reason} (socket ${this.socketPath})`, {
+      hint: 'start it with `vault server start`',
+      cause: error,
+    });
+  }
+}
+
+function toVaultError(body: unknown, status: number): VaultError {
+  const b = (typeof body === 'object' && body !== null ? body : {}) as { Code?: unknown; Message?: unknown; Hint?: unknown };
+  const code = typeof b.Code === 'string' && KNOWN_CODES.has(b.Code) ? (b.Code as VaultErrorCode) : status === 404 ? 'SESSION_NOT_FOUND' : 'INTERNAL';
+  const message = typeof b.Message === 'string' ? b.Message : `the vault daemon answered HTTP ${status}`;
+  return new VaultError(code, message, typeof b.Hint === 'string' ? { hint: b.Hint } : {});
+}
+
+export interface EnsureDaemonOptions {
+  stateDir?: string;
+  /** Starts a daemon in the background (the CLI spawns `vault server run` detached). */
+  spawn: () => ChildProcess | void;
+  /** How long to wait for the socket to answer. */
+  timeoutMs?: number;
+  pollIntervalMs?: number;
+}
+
+export interface EnsureDaemonResult {
+  client: DaemonClient;
+  /** Whether this call started it. */
+  started: boolean;
+}
+
+/**
+ * A daemon that answers: the running one, or one started through `spawn` and polled for until it
+ * answers (5 s by default). Fails with DAEMON_UNAVAILABLE naming the daemon's log.
+ */
+export async function ensureDaemon(options: EnsureDaemonOptions): Promise<EnsureDaemonResult> {
+  const stateDir = options.stateDir ?? defaultStateDir();
+  const client = new DaemonClient({ stateDir });
+  if (await client.isRunning()) return { client, started: false };
+
+  const child = options.spawn();
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  child?.once('exit', (code, signal) => {
+    exit = { code, signal };
+  });
+  child?.once('error', () => {
+    exit ??= { code: null, signal: null };
+  });
+
+  const timeoutMs = options.timeoutMs ?? 5_000;
+  const interval = options.pollIntervalMs ?? 50;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await client.isRunning()) return { client, started: true };
+    // A spawned daemon that exits may have lost a race to another one that now answers;
+    // the isRunning check above runs once more before giving up.
+    if (exit !== undefined || Date.now() >= deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, interval));
+  }
+  if (exit !== undefined && (await client.isRunning())) return { client, started: false };
+  const logFile = daemonPaths(stateDir).logFile;
+  const why =
+    exit !== undefined
+      ? `the vault daemon exited before it answered (${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code ?? 'unknown'}`})`
+      : `the vault daemon did not answer within ${Math.round(timeoutMs / 1000)} s`;
+  throw new VaultError('DAEMON_UNAVAILABLE', why, { hint: `see its log at ${logFile}` });
+}

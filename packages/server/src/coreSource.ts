@@ -1,0 +1,94 @@
+import {
+  ConfigLoader,
+  CredentialChain,
+  CredentialKeyring,
+  SessionKeyring,
+  VaultError,
+  configFilePath,
+  isVaultError,
+  readConfigFile,
+  type Clock,
+  type Keyring,
+  type Logger,
+  type StsGateway,
+  type TemporaryCredentials,
+} from '@vault/core';
+import type { CredentialSource, CredentialSourceFactory, SessionSourceRequest } from './credentialSource.js';
+
+export interface CoreSourceOptions {
+  /** The daemon's environment (STS endpoint variables, AWS_CONFIG_FILE, TTL overrides). */
+  env: NodeJS.ProcessEnv;
+  homeDir: string;
+  keyring: () => Promise<Keyring>;
+  sts: StsGateway;
+  clock: Clock;
+  logger?: Logger;
+}
+
+/**
+ * The daemon's credential sources over @vault/core's chain. The MFA code a request carries is used
+ * once, for the first GetSessionToken; after that the MFA session cached in the keyring serves every
+ * refresh, and when it runs out the source says SESSION_NEEDS_MFA rather than prompting.
+ */
+export function coreSourceFactory(options: CoreSourceOptions): CredentialSourceFactory {
+  return {
+    async create(request: SessionSourceRequest): Promise<CredentialSource> {
+      const file = await readConfigFile(configFilePath(options.env, options.homeDir));
+      const profile = new ConfigLoader(file, { env: options.env, region: request.region }).load(request.profile);
+      const keyring = await options.keyring();
+      let code = request.mfaToken;
+      const chain = new CredentialChain(
+        profile,
+        {
+          credentials: new CredentialKeyring(keyring),
+          sessions: new SessionKeyring(keyring),
+          sts: options.sts,
+          clock: options.clock,
+          env: options.env,
+          logger: options.logger,
+          mfa: async ({ serial }) => {
+            const once = code;
+            code = undefined; // a one-time code cannot serve two GetSessionToken calls
+            if (once) return once;
+            throw new VaultError('SESSION_NEEDS_MFA', `the MFA session for profile ${request.profile} (${serial}) has ended`, {
+              hint: 'run `vault session renew ID` to enter a new MFA code',
+            });
+          },
+        },
+        // The daemon refreshes ahead on its own schedule, so it always asks STS for fresh role credentials.
+        { durationSeconds: request.durationSeconds, roleCache: false },
+      );
+      const temporary = (credentials: { expiration?: Date; sessionToken?: string } & object): TemporaryCredentials => {
+        if (!credentials.expiration || !credentials.sessionToken) {
+          throw new VaultError('PROFILE_INVALID', `profile ${request.profile} resolves to long-term credentials, which the server does not hand out`, {
+            hint: 'drop --no-session, or give the profile an mfa_serial or role_arn',
+          });
+        }
+        return credentials as TemporaryCredentials;
+      };
+      return {
+        profile: request.profile,
+        region: chain.region,
+        fetchCredentials: async () => temporary(await mapMfa(() => chain.credentials())),
+        assumeRole: (roleArn) => mapMfa(() => chain.assumeRoleFrom(roleArn)),
+        mfaSessionExpiration: () => chain.mfaSessionExpiration(),
+        renew: async (mfaToken) => {
+          code = undefined;
+          await chain.renewMfaSession(mfaToken);
+        },
+      };
+    },
+  };
+}
+
+/** An MFA_REQUIRED from deep in the chain means, for a daemon session, that it needs renewing. */
+async function mapMfa<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (isVaultError(error) && error.code === 'MFA_REQUIRED') {
+      throw new VaultError('SESSION_NEEDS_MFA', error.message, { hint: 'run `vault session renew ID` to enter a new MFA code', cause: error });
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,330 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { Agent, request } from 'node:http';
+import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ManualClock } from '@vault/core';
+import { DaemonClient, ensureDaemon } from './client.js';
+import { daemonPaths, startDaemon, type Daemon } from './daemon.js';
+import { FakeSourceFactory } from './testing/fakes.js';
+import { startTestDaemon, tempStateDir } from './testing/daemonFixture.js';
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+function track<T extends { close(): Promise<void> }>(fixture: T): T {
+  cleanups.push(() => fixture.close());
+  return fixture;
+}
+
+function tempDir() {
+  const dir = tempStateDir();
+  cleanups.push(dir.cleanup);
+  return dir;
+}
+
+function factory() {
+  return new FakeSourceFactory({ clock: new ManualClock(Date.now()), mfaDurationMs: 8 * 3_600_000 });
+}
+
+/** A raw HTTP exchange on the credential port, with full control over the headers. */
+function rawHttp(port: number, lines: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.end(lines));
+    const chunks: Buffer[] = [];
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('end', () => resolve(Buffer.concat(chunks).toString()));
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString()));
+    socket.on('error', reject);
+  });
+}
+
+function httpGet(
+  port: number,
+  path: string,
+  headers: Record<string, string>,
+  agent: Agent | false = false,
+): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, headers, agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), headers: res.headers }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('startDaemon', () => {
+  it('creates the state dir 0700, pid file and daemon.json 0600 (no secrets), listens on 127.0.0.1', async () => {
+    const f = track(await startTestDaemon());
+    const { paths } = f.daemon;
+    expect(statSync(paths.stateDir).mode & 0o777).toBe(0o700);
+    expect(statSync(paths.pidFile).mode & 0o777).toBe(0o600);
+    expect(statSync(paths.stateFile).mode & 0o777).toBe(0o600);
+    expect(readFileSync(paths.pidFile, 'utf8').trim()).toBe(String(process.pid));
+    const created = await f.client.createSession({ profile: 'account-a', kind: 'ecs' });
+    const state = JSON.parse(readFileSync(paths.stateFile, 'utf8'));
+    expect(state).toMatchObject({ pid: process.pid, port: f.daemon.port, socket: paths.socket });
+    expect(readFileSync(paths.stateFile, 'utf8')).not.toContain(created.token);
+    const address = f.daemon.server.server.address();
+    expect(address).toMatchObject({ address: '127.0.0.1' });
+  });
+
+  it('tightens a state dir that exists with looser permissions', async () => {
+    const dir = tempDir();
+    mkdirSync(dir.stateDir, { mode: 0o755 });
+    const daemon = await startDaemon({ stateDir: dir.stateDir, sourceFactory: factory(), handleSignals: false, peerPids: false });
+    cleanups.push(() => daemon.stop());
+    expect(statSync(dir.stateDir).mode & 0o777).toBe(0o700);
+  });
+
+  it('refuses to start when a live daemon owns the state dir', async () => {
+    const f = track(await startTestDaemon());
+    await expect(startDaemon({ stateDir: f.stateDir, sourceFactory: factory(), handleSignals: false })).rejects.toMatchObject({
+      code: 'USAGE',
+      message: expect.stringContaining('already running'),
+    });
+    expect(await f.client.isRunning()).toBe(true);
+    expect(existsSync(f.daemon.paths.socket)).toBe(true);
+  });
+
+  it('cleans up a stale pid file (process gone) and a stale socket left by a crash', async () => {
+    const dir = tempDir();
+    const paths = daemonPaths(dir.stateDir);
+    mkdirSync(dir.stateDir, { mode: 0o700 });
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    writeFileSync(paths.pidFile, `${dead}\n`, { mode: 0o600 });
+    // A socket file nobody listens on any more: its owner was killed with SIGKILL.
+    const holder = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(paths.socket)}, () => console.log('up'))`]);
+    await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));
+    holder.kill('SIGKILL');
+    await new Promise((resolve) => holder.once('exit', resolve));
+    expect(existsSync(paths.socket)).toBe(true);
+    expect(await new DaemonClient({ stateDir: dir.stateDir }).isRunning()).toBe(false);
+
+    const daemon = await startDaemon({ stateDir: dir.stateDir, sourceFactory: factory(), handleSignals: false, peerPids: false });
+    cleanups.push(() => daemon.stop());
+    expect(readFileSync(paths.pidFile, 'utf8').trim()).toBe(String(process.pid));
+    expect(await new DaemonClient({ stateDir: dir.stateDir }).isRunning()).toBe(true);
+  });
+
+  it('treats a live pid whose socket does not answer as stale once the startup grace is over', async () => {
+    const dir = tempDir();
+    const paths = daemonPaths(dir.stateDir);
+    mkdirSync(dir.stateDir, { mode: 0o700 });
+    writeFileSync(paths.pidFile, `${process.ppid}\n`, { mode: 0o600 });
+    // Fresh pid file: a daemon that is still starting.
+    await expect(startDaemon({ stateDir: dir.stateDir, sourceFactory: factory(), handleSignals: false })).rejects.toMatchObject({
+      message: expect.stringContaining('starting'),
+    });
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(paths.pidFile, old, old);
+    const daemon = await startDaemon({ stateDir: dir.stateDir, sourceFactory: factory(), handleSignals: false, peerPids: false });
+    cleanups.push(() => daemon.stop());
+    expect(readFileSync(paths.pidFile, 'utf8').trim()).toBe(String(process.pid));
+  });
+
+  it('stops cleanly on SIGTERM: listeners closed, socket, pid file and daemon.json removed', async () => {
+    const before = process.listenerCount('SIGTERM');
+    const f = await startTestDaemon({ handleSignals: true });
+    cleanups.push(f.close);
+    expect(process.listenerCount('SIGTERM')).toBe(before + 1);
+    const port = f.daemon.port;
+    await f.client.createSession({ profile: 'account-a', kind: 'imds' });
+    process.emit('SIGTERM', 'SIGTERM');
+    await f.daemon.closed;
+    expect(existsSync(f.daemon.paths.socket)).toBe(false);
+    expect(existsSync(f.daemon.paths.pidFile)).toBe(false);
+    expect(existsSync(f.daemon.paths.stateFile)).toBe(false);
+    expect(process.listenerCount('SIGTERM')).toBe(before);
+    await expect(httpGet(port, '/creds/x', { host: `127.0.0.1:${port}` })).rejects.toThrow();
+  });
+
+  it('stops cleanly on SIGINT too', async () => {
+    const f = await startTestDaemon({ handleSignals: true });
+    cleanups.push(f.close);
+    process.emit('SIGINT', 'SIGINT');
+    await f.daemon.closed;
+    expect(existsSync(f.daemon.paths.socket)).toBe(false);
+  });
+
+  it('logs to daemon.log (0600) as pino JSON, with audit lines and no secrets', async () => {
+    const f = await startTestDaemon({ captureLog: false });
+    cleanups.push(f.close);
+    const created = await f.client.createSession({ profile: 'account-a', kind: 'ecs' });
+    const res = await httpGet(f.daemon.port, `/creds/${created.id}`, { host: `127.0.0.1:${f.daemon.port}`, authorization: created.token });
+    expect(res.status).toBe(200);
+    await httpGet(f.daemon.port, `/creds/${created.id}`, { host: `127.0.0.1:${f.daemon.port}`, authorization: 'wrong' });
+    await f.client.stopSession(created.id);
+    await f.daemon.stop();
+    const logFile = f.daemon.paths.logFile;
+    expect(statSync(logFile).mode & 0o777).toBe(0o600);
+    const text = readFileSync(logFile, 'utf8');
+    const records = text.trim().split('\n').map((l) => JSON.parse(l));
+    expect(records.map((r) => r.audit).filter(Boolean)).toEqual(['session-start', 'credentials-served', 'session-stop']);
+    const body = JSON.parse(res.body);
+    for (const secret of [created.token, body.SecretAccessKey, body.Token]) expect(text).not.toContain(secret);
+  });
+});
+
+describe('real listener', () => {
+  it('bounded header size: oversized headers → 431 JSON', async () => {
+    const f = track(await startTestDaemon());
+    const port = f.daemon.port;
+    const reply = await rawHttp(port, `GET /creds/x HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nX-Big: ${'a'.repeat(10_000)}\r\n\r\n`);
+    expect(reply).toMatch(/^HTTP\/1\.1 431 /);
+    const body = JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4));
+    expect(body.Code).toBe('HEADERS_TOO_LARGE');
+  });
+
+  it('bounded header time: headersTimeout and requestTimeout are set on the node server', async () => {
+    const f = track(await startTestDaemon());
+    expect(f.daemon.server.server.headersTimeout).toBe(5_000);
+    expect(f.daemon.server.server.requestTimeout).toBe(10_000);
+  });
+
+  it('a wrong Host on the wire is refused; the right one is served', async () => {
+    const f = track(await startTestDaemon());
+    const created = await f.client.createSession({ profile: 'account-a', kind: 'ecs' });
+    const port = f.daemon.port;
+    const bad = await httpGet(port, `/creds/${created.id}`, { host: `evil.example:${port}`, authorization: created.token });
+    expect(bad.status).toBe(403);
+    const good = await httpGet(port, `/creds/${created.id}`, { authorization: created.token });
+    expect(good.status).toBe(200);
+  });
+
+  it('audit lines carry the client address, port and pid (Linux /proc)', async () => {
+    if (process.platform !== 'linux') return;
+    const f = track(await startTestDaemon({ peerPids: true }));
+    const created = await f.client.createSession({ profile: 'account-a', kind: 'ecs' });
+    // A keep-alive client, as the SDKs are: a one-shot client (curl) may be gone from /proc
+    // before the lookup reads it, and is then logged without a pid.
+    const agent = new Agent({ keepAlive: true });
+    cleanups.push(() => agent.destroy());
+    const res = await httpGet(f.daemon.port, `/creds/${created.id}`, { authorization: created.token }, agent);
+    expect(res.status).toBe(200);
+    await vi.waitFor(() => {
+      const line = f.log!.records().find((r) => r.audit === 'credentials-served');
+      expect(line).toBeDefined();
+      expect(line!.client).toMatchObject({ address: '127.0.0.1', port: expect.any(Number), pid: process.pid });
+    });
+  });
+
+  it('the JS SDK reads the container endpoint: fromHttp and fromContainerMetadata', async () => {
+    const f = track(await startTestDaemon());
+    const created = await f.client.createSession({ profile: 'account-a', kind: 'ecs' });
+    const { fromHttp, fromContainerMetadata } = await import('@aws-sdk/credential-providers');
+    const viaHttp = await fromHttp({ awsContainerCredentialsFullUri: created.uri, awsContainerAuthorizationToken: created.token })();
+    expect(viaHttp.accessKeyId).toBe('ASIAFAKE000000000001');
+    expect(viaHttp.expiration).toBeInstanceOf(Date);
+    const saved = { ...process.env };
+    try {
+      process.env.AWS_CONTAINER_CREDENTIALS_FULL_URI = created.env.AWS_CONTAINER_CREDENTIALS_FULL_URI;
+      process.env.AWS_CONTAINER_AUTHORIZATION_TOKEN = created.env.AWS_CONTAINER_AUTHORIZATION_TOKEN;
+      const viaContainer = await fromContainerMetadata({ timeout: 2_000 })();
+      expect(viaContainer.accessKeyId).toBe('ASIAFAKE000000000001');
+      expect(viaContainer.sessionToken).toBe(JSON.parse((await httpGet(f.daemon.port, `/creds/${created.id}`, { authorization: created.token })).body).Token);
+    } finally {
+      process.env = saved;
+    }
+  });
+
+  it('the JS SDK reads the IMDS endpoint: fromInstanceMetadata (IMDSv2)', async () => {
+    const f = track(await startTestDaemon());
+    const created = await f.client.createSession({ profile: 'account-a', kind: 'imds' });
+    const { fromInstanceMetadata } = await import('@aws-sdk/credential-providers');
+    const saved = { ...process.env };
+    try {
+      process.env.AWS_EC2_METADATA_SERVICE_ENDPOINT = created.env.AWS_EC2_METADATA_SERVICE_ENDPOINT;
+      process.env.AWS_EC2_METADATA_V1_DISABLED = 'true';
+      const creds = await fromInstanceMetadata({ timeout: 2_000, maxRetries: 0 })();
+      expect(creds.accessKeyId).toBe('ASIAFAKE000000000001');
+    } finally {
+      process.env = saved;
+    }
+    expect(f.daemon.registry.get(created.id)!.requestsServed).toBe(1);
+  });
+});
+
+describe('DaemonClient', () => {
+  it('DAEMON_UNAVAILABLE when the socket is absent', async () => {
+    const dir = tempDir();
+    const client = new DaemonClient({ stateDir: dir.stateDir });
+    expect(await client.isRunning()).toBe(false);
+    await expect(client.status()).rejects.toMatchObject({ code: 'DAEMON_UNAVAILABLE', message: expect.stringContaining('is not running') });
+  });
+
+  it('DAEMON_UNAVAILABLE when the socket is dead (a file nobody listens on)', async () => {
+    const dir = tempDir();
+    mkdirSync(dir.stateDir, { mode: 0o700 });
+    writeFileSync(daemonPaths(dir.stateDir).socket, '');
+    const client = new DaemonClient({ stateDir: dir.stateDir });
+    await expect(client.listSessions()).rejects.toMatchObject({ code: 'DAEMON_UNAVAILABLE' });
+  });
+});
+
+describe('ensureDaemon', () => {
+  const fakeChild = () => new EventEmitter() as unknown as ChildProcess;
+
+  it('uses a running daemon without spawning', async () => {
+    const f = track(await startTestDaemon());
+    const spawner = vi.fn(() => fakeChild());
+    const result = await ensureDaemon({ stateDir: f.stateDir, spawn: spawner });
+    expect(result.started).toBe(false);
+    expect(spawner).not.toHaveBeenCalled();
+    expect((await result.client.status()).pid).toBe(process.pid);
+  });
+
+  it('spawns one when none runs, then polls the socket until it answers', async () => {
+    const dir = tempDir();
+    let daemon: Daemon | undefined;
+    const result = await ensureDaemon({
+      stateDir: dir.stateDir,
+      spawn: () => {
+        setTimeout(() => {
+          void startDaemon({ stateDir: dir.stateDir, sourceFactory: factory(), handleSignals: false, peerPids: false }).then((d) => {
+            daemon = d;
+          });
+        }, 100);
+        return fakeChild();
+      },
+    });
+    cleanups.push(() => daemon?.stop());
+    expect(result.started).toBe(true);
+    expect(await result.client.isRunning()).toBe(true);
+  });
+
+  it('reports a daemon that exits before answering, naming its log', async () => {
+    const dir = tempDir();
+    const child = fakeChild();
+    const started = Date.now();
+    const promise = ensureDaemon({
+      stateDir: dir.stateDir,
+      spawn: () => {
+        setTimeout(() => child.emit('exit', 1, null), 20);
+        return child;
+      },
+    });
+    await expect(promise).rejects.toMatchObject({
+      code: 'DAEMON_UNAVAILABLE',
+      message: expect.stringContaining('exit code 1'),
+      hint: expect.stringContaining(join(dir.stateDir, 'daemon.log')),
+    });
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it('gives up after the timeout', async () => {
+    const dir = tempDir();
+    await expect(ensureDaemon({ stateDir: dir.stateDir, spawn: () => undefined, timeoutMs: 300 })).rejects.toMatchObject({
+      code: 'DAEMON_UNAVAILABLE',
+      message: expect.stringContaining('did not answer'),
+    });
+  });
+});

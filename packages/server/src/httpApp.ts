@@ -1,0 +1,201 @@
+import { hash, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { isLoopback } from './peerPid.js';
+import { silentLogger, type Logger } from './logging.js';
+import { errorBody, type WireErrorCode } from './wire.js';
+
+/** Bounded header block (node allows 16 KiB): an SDK credential request needs well under 1 KiB. */
+export const MAX_HEADER_BYTES = 8 * 1024;
+/** A client that has not sent its headers within this is gone (slowloris); SDKs time out at 1–2 s. */
+export const HEADERS_TIMEOUT_MS = 5_000;
+/** The whole request, including a lazy session's first STS call. */
+export const REQUEST_TIMEOUT_MS = 10_000;
+
+/** A fixed message for every token rejection, whatever was wrong with it. */
+export const ACCESS_DENIED_MESSAGE = 'missing or invalid authorization token';
+
+export interface HttpAppOptions {
+  logger?: Logger | undefined;
+  /** Request bodies above this are refused by fastify itself (the guards refuse any body first). */
+  bodyLimit?: number;
+  /** Replaces the default error handler (the control API maps VaultError codes). */
+  errorHandler?: HttpErrorHandler;
+  /**
+   * Answers the hot request (a valid GET for cached credentials) before fastify routes it;
+   * returns false to hand the request to fastify untouched. Only for real listeners: inject()
+   * always goes through fastify.
+   */
+  fastPath?: (request: IncomingMessage, response: ServerResponse) => boolean;
+}
+
+/** Fastify's default; SDK clients reuse connections. */
+const KEEP_ALIVE_TIMEOUT_MS = 72_000;
+
+export type HttpError = Error & { statusCode?: number; code?: string; validation?: unknown };
+export type HttpErrorHandler = (error: HttpError, request: FastifyRequest, reply: FastifyReply) => FastifyReply;
+
+/**
+ * A fastify instance with the settings every vault listener shares: no per-request logging (the
+ * audit trail logs what matters), no automatic HEAD routes (HEAD is a method we refuse), bounded
+ * headers and timeouts, and every error — fastify's own, node's client errors, unknown routes —
+ * answered as JSON `{Code, Message}`. It never listens; a start function does.
+ */
+export function createHttpApp(options: HttpAppOptions = {}): FastifyInstance {
+  const fastPath = options.fastPath;
+  const app = Fastify({
+    loggerInstance: (options.logger ?? silentLogger()) as FastifyBaseLogger,
+    logController: new Fastify.LogController({ disableRequestLogging: true }),
+    exposeHeadRoutes: false,
+    return503OnClosing: true,
+    requestIdHeader: false,
+    bodyLimit: options.bodyLimit ?? 1024,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    http: { maxHeaderSize: MAX_HEADER_BYTES },
+    // ARNs in the role-arn route can be long; nothing else in a path is.
+    routerOptions: { maxParamLength: 2200 },
+    clientErrorHandler: jsonClientError,
+    // Fastify would build a pino child per request to bind its id; nothing here logs per request
+    // except the audit trail, and that child costs a third of the throughput.
+    childLoggerFactory: (logger) => logger,
+    ...(fastPath
+      ? {
+          serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
+            createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
+              if (!fastPath(req, res)) handler(req, res);
+            }),
+        }
+      : {}),
+  });
+  // Set here for both kinds of server: fastify applies its timeouts only to servers it creates.
+  app.server.headersTimeout = HEADERS_TIMEOUT_MS;
+  app.server.requestTimeout = REQUEST_TIMEOUT_MS;
+  app.server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+
+  app.setErrorHandler(options.errorHandler ?? defaultErrorHandler);
+  return app;
+}
+
+/** Fastify's own errors (validation, body limits) and anything unexpected, as `{Code, Message}`. */
+function defaultErrorHandler(error: HttpError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const status = typeof error.statusCode === 'number' && error.statusCode >= 400 ? error.statusCode : 500;
+  if (status >= 500) {
+    request.log.error({ code: error.code, message: error.message }, 'request failed');
+    return sendError(reply, 500, 'INTERNAL', 'internal error in the vault server');
+  }
+  const code: WireErrorCode =
+    status === 413 ? 'BODY_NOT_ALLOWED' : status === 404 ? 'NOT_FOUND' : status === 405 ? 'METHOD_NOT_ALLOWED' : 'BAD_REQUEST';
+  return sendError(reply, status, code, error.validation ? `invalid request: ${error.message}` : error.message);
+}
+
+/** Every rejection: JSON `{Code, Message}` with the given status. No CORS headers, ever. */
+export function sendError(reply: FastifyReply, status: number, code: WireErrorCode | string, message: string, hint?: string): FastifyReply {
+  return reply
+    .code(status)
+    .header('content-type', 'application/json; charset=utf-8')
+    .header('cache-control', 'no-store')
+    .send(errorBody(code, message, hint));
+}
+
+/** Node's parser errors (oversized headers, timeouts, garbage) never reach fastify's routes. */
+function jsonClientError(this: unknown, error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  let status = 400;
+  let code: WireErrorCode = 'BAD_REQUEST';
+  let message = 'malformed request';
+  if (error.code === 'HPE_HEADER_OVERFLOW') {
+    status = 431;
+    code = 'HEADERS_TOO_LARGE';
+    message = `request headers exceed ${MAX_HEADER_BYTES} bytes`;
+  } else if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    status = 408;
+    code = 'REQUEST_TIMEOUT';
+    message = 'request not received in time';
+  }
+  const body = JSON.stringify(errorBody(code, message));
+  // As node itself does: answer only when no response is under way on this socket, and never
+  // after one that closed the connection (leftover bytes of a refused request land here).
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  if (socket.writable && !socket.writableEnded && !inFlight?.headersSent) {
+    socket.write(
+      `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\n` +
+        `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
+}
+
+/** Constant-time string comparison through equal-length digests (lengths leak nothing). */
+export function constantTimeEqual(presented: string | undefined, expected: string): boolean {
+  if (typeof presented !== 'string') return false;
+  return timingSafeEqual(hash('sha256', presented, 'buffer'), hash('sha256', expected, 'buffer'));
+}
+
+/**
+ * The guards every credential route shares after its token check, in this order:
+ * loopback peer, exact Host (DNS rebinding), no browser (Origin), allowed method, no body.
+ * Returns the first rejection or undefined. Shared by the fastify routes and the fast path, so
+ * both refuse exactly the same requests.
+ */
+export function checkRequest(
+  headers: IncomingHttpHeaders,
+  method: string | undefined,
+  remoteAddress: string | undefined,
+  expectedHost: string,
+  allowedMethod: string,
+): Rejection | undefined {
+  if (!isLoopback(remoteAddress)) {
+    return { status: 403, code: 'PEER_NOT_ALLOWED', message: 'only clients on this machine (loopback) may ask for credentials' };
+  }
+  if (headers.host !== expectedHost) {
+    return { status: 403, code: 'HOST_NOT_ALLOWED', message: `the Host header must be ${expectedHost}` };
+  }
+  // Browsers send Origin on every cross-origin request they let a page read. (Fetch-metadata
+  // headers are no signal: Node's own fetch sends `Sec-Fetch-Mode: cors`.)
+  if (headers.origin !== undefined) {
+    return { status: 403, code: 'ORIGIN_NOT_ALLOWED', message: 'requests from web browsers are refused' };
+  }
+  if (method !== allowedMethod) {
+    return { status: 405, code: 'METHOD_NOT_ALLOWED', message: `only ${allowedMethod} is allowed here`, allow: allowedMethod };
+  }
+  const length = headers['content-length'];
+  if (headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')) {
+    return { status: 400, code: 'BODY_NOT_ALLOWED', message: 'credential requests carry no body' };
+  }
+  return undefined;
+}
+
+/** checkRequest for a fastify request. */
+export function checkFastifyRequest(request: FastifyRequest, expectedHost: string, allowedMethod: string): Rejection | undefined {
+  return checkRequest(request.headers, request.method, request.raw.socket.remoteAddress, expectedHost, allowedMethod);
+}
+
+export interface Rejection {
+  status: number;
+  code: WireErrorCode;
+  message: string;
+  allow?: string;
+}
+
+export function sendRejection(reply: FastifyReply, rejection: Rejection): FastifyReply {
+  if (rejection.allow) reply.header('allow', rejection.allow);
+  return sendError(reply, rejection.status, rejection.code, rejection.message);
+}
+
+/** Every method fastify routes, so that the guards (not a 404) answer the ones we refuse. */
+export const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
+
+/**
+ * The not-found handler of a credential listener: methods it never serves get 405 (the guard
+ * order does not matter there: no credential is behind an unknown path), other paths 404.
+ */
+export function notFound(allowedMethods: readonly string[]) {
+  return (request: FastifyRequest, reply: FastifyReply) => {
+    if (!allowedMethods.includes(request.method)) {
+      reply.header('allow', allowedMethods.join(', '));
+      return sendError(reply, 405, 'METHOD_NOT_ALLOWED', `method ${request.method} is not allowed`);
+    }
+    return sendError(reply, 404, 'NOT_FOUND', 'no such route');
+  };
+}

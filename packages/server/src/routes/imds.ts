@@ -1,0 +1,227 @@
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { formatExpiration, isVaultError, type Clock } from '@vault/core';
+import { ALL_METHODS, checkFastifyRequest, sendError, sendRejection } from '../httpApp.js';
+import type { AuditLog } from '../logging.js';
+import type { Session } from '../sessions/session.js';
+import { accountIdOf, errorResponses, imdsCredentialsSchema } from '../wire.js';
+
+/** The TTL bounds EC2 enforces on `PUT /latest/api/token` (1 s to 6 h). */
+export const IMDS_TOKEN_MIN_TTL_SECONDS = 1;
+export const IMDS_TOKEN_MAX_TTL_SECONDS = 21_600;
+
+const TTL_HEADER = 'x-aws-ec2-metadata-token-ttl-seconds';
+const TOKEN_HEADER = 'x-aws-ec2-metadata-token';
+
+/**
+ * IMDSv2 session tokens without server state: `<expiry base36>.<HMAC(expiry)>` under a key that
+ * lives only in this listener. Verifying recomputes the MAC and compares digests in constant time,
+ * so the set of live tokens needs no bound and no cleanup.
+ */
+export class ImdsTokens {
+  private readonly key: Buffer;
+
+  constructor(
+    private readonly clock: Clock,
+    key: Buffer = randomBytes(32),
+  ) {
+    this.key = key;
+  }
+
+  issue(ttlSeconds: number): string {
+    const payload = (this.clock.now() + ttlSeconds * 1000).toString(36);
+    return `${payload}.${this.mac(payload)}`;
+  }
+
+  verify(token: string | undefined): boolean {
+    if (typeof token !== 'string') return false;
+    const dot = token.indexOf('.');
+    if (dot <= 0) return false;
+    const payload = token.slice(0, dot);
+    const presented = createHash('sha256').update(token.slice(dot + 1)).digest();
+    const expected = createHash('sha256').update(this.mac(payload)).digest();
+    if (!timingSafeEqual(presented, expected)) return false;
+    const expiresAt = parseInt(payload, 36);
+    return Number.isFinite(expiresAt) && this.clock.now() < expiresAt;
+  }
+
+  private mac(payload: string): string {
+    return createHmac('sha256', this.key).update(payload).digest('base64url');
+  }
+}
+
+export interface ImdsRoutesOptions {
+  session: Session;
+  /** `127.0.0.1:PORT` of this IMDS listener. */
+  expectedHost: () => string;
+  clock: Clock;
+  audit: AuditLog;
+  /** Name in the role list; defaults to the profile when it is a valid IAM role name. */
+  roleName?: string;
+}
+
+/** The single role name an IMDS session lists. */
+export function imdsRoleName(profile: string): string {
+  return /^[\w+=,.@-]{1,64}$/.test(profile) ? profile : 'vault-credentials';
+}
+
+/** A stable fake instance id per session (`i-` and 17 hex digits, as EC2 prints them). */
+export function instanceIdOf(sessionId: string): string {
+  return `i-${createHash('sha256').update(sessionId).digest('hex').slice(0, 17)}`;
+}
+
+const textSchema = { type: 'string' } as const;
+const infoSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    Code: { type: 'string' },
+    LastUpdated: { type: 'string' },
+    InstanceProfileArn: { type: 'string' },
+    InstanceProfileId: { type: 'string' },
+  },
+} as const;
+const identitySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    accountId: { type: 'string' },
+    architecture: { type: 'string' },
+    availabilityZone: { type: 'string' },
+    imageId: { type: 'string' },
+    instanceId: { type: 'string' },
+    instanceType: { type: 'string' },
+    pendingTime: { type: 'string' },
+    privateIp: { type: 'string' },
+    region: { type: 'string' },
+    version: { type: 'string' },
+  },
+} as const;
+
+/**
+ * EC2 instance metadata (IMDSv2) for one session, on that session's own listener:
+ *   PUT /latest/api/token                               a token (TTL header 1–21600, echoed)
+ *   GET /latest/meta-data/iam/security-credentials/     exactly one role name, no newline
+ *   GET /latest/meta-data/iam/security-credentials/NAME the IMDS credential JSON
+ *   GET /latest/meta-data/iam/info, /instance-id, /placement/region, /placement/availability-zone
+ *   GET /latest/dynamic/instance-identity/document      with the session's region
+ * GETs need a live token (401 as EC2 does), then pass the shared guards.
+ */
+export async function imdsRoutes(app: FastifyInstance, options: ImdsRoutesOptions): Promise<void> {
+  const { session, expectedHost, clock, audit } = options;
+  const tokens = new ImdsTokens(clock);
+  const roleName = options.roleName ?? imdsRoleName(session.profile);
+  const instanceId = instanceIdOf(session.id);
+  const region = () => session.region ?? 'us-east-1';
+  const accountId = () => {
+    const latest = session.credentials.latest?.credentials;
+    return (latest && accountIdOf(latest)) ?? '000000000000';
+  };
+
+  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+    const isTokenRoute = request.routeOptions.url === '/latest/api/token';
+    if (!isTokenRoute && !tokens.verify(headerValue(request, TOKEN_HEADER))) {
+      sendError(reply, 401, 'UNAUTHORIZED', 'a valid X-aws-ec2-metadata-token is required (PUT /latest/api/token first)');
+      return;
+    }
+    const rejection = checkFastifyRequest(request, expectedHost(), isTokenRoute ? 'PUT' : 'GET');
+    if (rejection) {
+      sendRejection(reply, rejection);
+      return;
+    }
+    // EC2 refuses token requests that went through a proxy, so a forwarding SSRF cannot mint one.
+    if (isTokenRoute && request.headers['x-forwarded-for'] !== undefined) {
+      sendError(reply, 403, 'ACCESS_DENIED', 'token requests through a proxy are refused');
+      return;
+    }
+    done();
+  });
+
+  const text = (reply: FastifyReply, body: string | Buffer) => reply.header('content-type', 'text/plain').send(body);
+  const json = (reply: FastifyReply, body: unknown) => reply.header('content-type', 'application/json').send(body);
+  const route = (url: string, response: object, handler: (request: FastifyRequest, reply: FastifyReply) => unknown) =>
+    app.route({ method: [...ALL_METHODS], url, schema: { response: { 200: response, ...errorResponses } }, handler: handler as never });
+
+  const served = (request: FastifyRequest) => {
+    session.requestsServed++;
+    audit.credentialsServed(request.raw.socket, session, 'imds');
+  };
+
+  route('/latest/api/token', textSchema, (request, reply) => {
+    const raw = headerValue(request, TTL_HEADER);
+    const ttl = raw !== undefined && /^\d{1,5}$/.test(raw) ? Number(raw) : NaN;
+    if (!(ttl >= IMDS_TOKEN_MIN_TTL_SECONDS && ttl <= IMDS_TOKEN_MAX_TTL_SECONDS)) {
+      return sendError(
+        reply,
+        400,
+        'BAD_REQUEST',
+        `X-aws-ec2-metadata-token-ttl-seconds must be an integer from ${IMDS_TOKEN_MIN_TTL_SECONDS} to ${IMDS_TOKEN_MAX_TTL_SECONDS}`,
+      );
+    }
+    // Go's SDK reads the echoed TTL to know when to fetch a new token.
+    reply.header(TTL_HEADER, String(ttl));
+    return text(reply, tokens.issue(ttl));
+  });
+
+  route('/latest/meta-data/', textSchema, (_request, reply) =>
+    text(reply, ['ami-id', 'iam/', 'instance-id', 'instance-type', 'placement/'].join('\n')),
+  );
+  // botocore reads the raw body as the role name: exactly one name, no trailing newline.
+  route('/latest/meta-data/iam/security-credentials/', textSchema, (_request, reply) => text(reply, roleName));
+  route('/latest/meta-data/iam/security-credentials', textSchema, (_request, reply) => text(reply, roleName));
+
+  route('/latest/meta-data/iam/security-credentials/:name', imdsCredentialsSchema, (request, reply) => {
+    if ((request.params as { name: string }).name !== roleName) {
+      return sendError(reply, 404, 'NOT_FOUND', `no role named ${(request.params as { name: string }).name}; the role is ${roleName}`);
+    }
+    const ready = session.currentCredentials();
+    if (ready) {
+      text(reply, ready.imdsBody());
+      served(request);
+      return reply;
+    }
+    return session.credentialsFor().then(
+      (prepared) => {
+        text(reply, prepared.imdsBody());
+        served(request);
+        return reply;
+      },
+      (error: unknown) =>
+        sendError(reply, 503, isVaultError(error) ? error.code : 'INTERNAL', isVaultError(error) ? error.toLine() : 'no credentials are available'),
+    );
+  });
+
+  route('/latest/meta-data/iam/info', infoSchema, (_request, reply) =>
+    json(reply, {
+      Code: 'Success',
+      LastUpdated: formatExpiration(new Date(session.credentials.latest?.fetchedAt ?? session.createdAt)),
+      InstanceProfileArn: `arn:aws:iam::${accountId()}:instance-profile/${roleName}`,
+      InstanceProfileId: `AIPA${instanceId.slice(2, 19).toUpperCase()}`,
+    }),
+  );
+  route('/latest/meta-data/instance-id', textSchema, (_request, reply) => text(reply, instanceId));
+  route('/latest/meta-data/ami-id', textSchema, (_request, reply) => text(reply, 'ami-00000000000000000'));
+  route('/latest/meta-data/instance-type', textSchema, (_request, reply) => text(reply, 't3.micro'));
+  route('/latest/meta-data/placement/', textSchema, (_request, reply) => text(reply, 'availability-zone\nregion'));
+  route('/latest/meta-data/placement/region', textSchema, (_request, reply) => text(reply, region()));
+  route('/latest/meta-data/placement/availability-zone', textSchema, (_request, reply) => text(reply, `${region()}a`));
+  route('/latest/dynamic/instance-identity/document', identitySchema, (_request, reply) =>
+    json(reply, {
+      accountId: accountId(),
+      architecture: process.arch === 'arm64' ? 'arm64' : 'x86_64',
+      availabilityZone: `${region()}a`,
+      imageId: 'ami-00000000000000000',
+      instanceId,
+      instanceType: 't3.micro',
+      pendingTime: formatExpiration(new Date(session.createdAt)),
+      privateIp: '127.0.0.1',
+      region: region(),
+      version: '2017-09-30',
+    }),
+  );
+}
+
+function headerValue(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
