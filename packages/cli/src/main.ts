@@ -1,1 +1,175 @@
-export {};
+import { Argument, Command, CommanderError, Option } from 'commander';
+import { VaultError, isVaultError } from '@vault/core';
+import { Context, type GlobalOptions } from './context.js';
+import { createLogger } from './logger.js';
+import { VERSION } from './version.js';
+
+/** A command: parsed input in, exit code out. Only bin.ts ends the process. */
+export type CommandRun<I> = (input: I, context: Context) => Promise<number>;
+
+const BACKENDS = 'keychain (also secret-service, wincred) or file';
+
+/**
+ * Builds the command table. Each command's module is imported only when that command runs,
+ * so `vault exec` with a cached session never loads the AWS SDK or the server.
+ */
+function program(run: (load: () => Promise<CommandRun<any>>, input: unknown) => Promise<void>): Command {
+  const root = new Command('vault')
+    .description('Keeps AWS keys in the OS keychain and hands out short-lived credentials')
+    .version(VERSION, '--version')
+    .addOption(new Option('--backend <name>', `secret backend: ${BACKENDS}`).env('AWS_VAULT_BACKEND'))
+    .addOption(new Option('--prompt <driver>', 'how to ask for MFA codes: terminal or ykman').env('AWS_VAULT_PROMPT'))
+    .option('--debug', 'log to stderr (secrets redacted)')
+    .enablePositionalOptions()
+    .showHelpAfterError('(run with --help for usage)');
+
+  root
+    .command('add')
+    .description('store a long-term access key for a profile (replaces an existing one)')
+    .argument('<profile>')
+    .option('--env', 'read the key from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY')
+    .action((profile: string, opts: object) => run(() => import('./commands/add.js').then((m) => m.add), { profile, ...opts }));
+
+  root
+    .command('remove')
+    .alias('rm')
+    .description("delete a profile's stored key and its cached sessions")
+    .argument('<profile>')
+    .option('-f, --force', 'do not ask for confirmation')
+    .action((profile: string, opts: object) => run(() => import('./commands/remove.js').then((m) => m.remove), { profile, ...opts }));
+
+  root
+    .command('list')
+    .alias('ls')
+    .description('list profiles, stored keys and cached sessions')
+    .option('--profiles', 'only the profile names')
+    .option('--credentials', 'only the names of profiles with a stored key')
+    .option('--sessions', 'only the cached sessions')
+    .action((opts: object) => run(() => import('./commands/list.js').then((m) => m.list), opts));
+
+  root
+    .command('clear')
+    .description('remove cached sessions (of one profile, or all)')
+    .argument('[profile]')
+    .action((profile: string | undefined, opts: object) => run(() => import('./commands/clear.js').then((m) => m.clear), { profile, ...opts }));
+
+  root
+    .command('exec')
+    .description('run a command with credentials for a profile')
+    .argument('<profile>')
+    .argument('[command...]', 'the command and its arguments (default: $SHELL)')
+    .option('-d, --duration <duration>', 'how long the credentials last (e.g. 1h, 15m)')
+    .option('-n, --no-session', 'skip GetSessionToken; send MFA with AssumeRole')
+    .option('-t, --mfa-token <code>', 'the MFA code to use')
+    .option('--region <region>', 'the region for the command and STS')
+    .option('-s, --server', 'serve credentials from the local ECS endpoint instead of env keys')
+    .addOption(new Option('--ecs-server', 'the same as --server (aws-vault name)').hideHelp())
+    .option('--ec2-server', 'serve credentials from a local IMDSv2 endpoint')
+    .option('--lazy', 'with a server: make the first STS call on the first request')
+    .passThroughOptions()
+    .action((profile: string, command: string[], opts: object) =>
+      run(() => import('./commands/exec.js').then((m) => m.exec), { profile, command, ...opts }),
+    );
+
+  root
+    .command('export')
+    .description('print credentials for a profile (credential_process: --format json)')
+    .argument('<profile>')
+    .addOption(new Option('--format <format>', 'output format').choices(['env', 'export-env', 'json', 'ini']).default('env'))
+    .option('-d, --duration <duration>', 'how long the credentials last (e.g. 1h, 15m)')
+    .option('-n, --no-session', 'skip GetSessionToken; send MFA with AssumeRole')
+    .option('-t, --mfa-token <code>', 'the MFA code to use')
+    .option('--region <region>', 'the region to print and to call STS in')
+    .action((profile: string, opts: object) => run(() => import('./commands/export.js').then((m) => m.exportCommand), { profile, ...opts }));
+
+  root
+    .command('server')
+    .description('the background credential daemon')
+    .addArgument(new Argument('<action>', 'start (idempotent, detaches), stop, status, or run (foreground)').choices(['start', 'stop', 'status', 'run']))
+    .action((action: string) => run(() => import('./commands/server.js').then((m) => m.server), { action }));
+
+  const session = root.command('session').description('long-lived sessions in the daemon, for any SDK');
+  session
+    .command('start')
+    .description('start a session and print the shell lines that point SDKs at it: eval "$(vault session start P)"')
+    .argument('<profile>')
+    .option('--imds', 'serve it as EC2 instance metadata (IMDSv2) on a port of its own')
+    .option('-d, --duration <duration>', 'role credential duration (e.g. 1h)')
+    .option('-t, --mfa-token <code>', 'the MFA code to use')
+    .option('--region <region>', 'the region for the session')
+    .option('--lazy', 'make the first STS call on the first request')
+    .addOption(new Option('--format <format>', 'output format').choices(['shell', 'json']).default('shell'))
+    .action((profile: string, opts: object) => run(() => import('./commands/session.js').then((m) => m.sessionStart), { profile, ...opts }));
+  session
+    .command('ls')
+    .alias('list')
+    .description('list sessions: profile, id, endpoint, time left, requests served, state')
+    .action((opts: object) => run(() => import('./commands/session.js').then((m) => m.sessionList), opts));
+  session
+    .command('stop')
+    .description('stop a session by id or profile, or all of them')
+    .argument('[id-or-profile]')
+    .option('--all', 'stop every session')
+    .action((target: string | undefined, opts: object) => run(() => import('./commands/session.js').then((m) => m.sessionStop), { target, ...opts }));
+  session
+    .command('renew')
+    .description('revive a session whose MFA session ran out (asks for a code; same URI and token)')
+    .argument('<id>')
+    .option('-t, --mfa-token <code>', 'the MFA code to use')
+    .action((id: string, opts: object) => run(() => import('./commands/session.js').then((m) => m.sessionRenew), { id, ...opts }));
+
+  return root;
+}
+
+/** Parses argv, runs one command, returns its exit code. Errors become one line on stderr. */
+export async function main(argv: string[], deps: ConstructorParameters<typeof Context>[2] = {}): Promise<number> {
+  let exitCode = 0;
+  let context: Context | undefined;
+  const stderr = deps.stderr ?? process.stderr;
+  const cli = program(async (load, input) => {
+    const globals = cli.opts<GlobalOptions>();
+    context = new Context(globals, await createLogger(globals.debug === true), deps);
+    const command = await load();
+    exitCode = await command(input, context);
+  });
+  cli.exitOverride();
+  cli.configureOutput({
+    writeOut: (text) => (deps.stdout ?? process.stdout).write(text),
+    writeErr: (text) => stderr.write(text),
+  });
+  const configure = (command: Command) => {
+    command.exitOverride();
+    command.configureOutput({ writeOut: (text) => (deps.stdout ?? process.stdout).write(text), writeErr: (text) => stderr.write(text) });
+    command.commands.forEach(configure);
+  };
+  cli.commands.forEach(configure);
+  try {
+    await cli.parseAsync(argv, { from: 'user' });
+    if (argv.length === 0) {
+      cli.outputHelp();
+      return 2;
+    }
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version "fail" with code 0; parse errors were already printed by commander.
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    if (isVaultError(error)) {
+      stderr.write(`vault: ${error.toLine()}\n`);
+      context?.logger.debug({ code: error.code, cause: describeCause(error.cause) }, 'command failed');
+      return error.code === 'USAGE' ? 2 : 1;
+    }
+    const wrapped = new VaultError('INTERNAL', `unexpected error: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`, {
+      hint: 'run with --debug and report it',
+    });
+    stderr.write(`vault: ${wrapped.toLine()}\n`);
+    context?.logger.error({ err: error }, 'unexpected error');
+    return 1;
+  }
+}
+
+function describeCause(cause: unknown): string | undefined {
+  if (cause === undefined) return undefined;
+  return cause instanceof Error ? `${cause.name}: ${cause.message.split('\n')[0]}` : String(cause);
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+// The thin entry point: everything else is imported by main, and only here does the process exit.
+import { main } from './main.js';
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Pending keychain calls or sockets must not keep a finished command alive.
+    setImmediate(() => process.exit(code));
+  },
+  (error: unknown) => {
+    process.stderr.write(`vault: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(70);
+  },
+);

@@ -1,0 +1,50 @@
+import { ACCESS_KEY_ID, VaultError } from '@vault/core';
+import type { Context } from '../context.js';
+import { profilesUsingKey } from './sessionsOf.js';
+
+export interface AddInput {
+  profile: string;
+  env?: boolean;
+}
+
+/** AWS secret keys are 40 base64-ish characters; allow some slack but refuse what cannot be one. */
+const SECRET_KEY = /^[A-Za-z0-9/+=]{16,128}$/;
+
+export async function add(input: AddInput, ctx: Context): Promise<number> {
+  let accessKeyId: string;
+  let secretAccessKey: string;
+  if (input.env) {
+    accessKeyId = ctx.env.AWS_ACCESS_KEY_ID ?? '';
+    secretAccessKey = ctx.env.AWS_SECRET_ACCESS_KEY ?? '';
+    if (!accessKeyId || !secretAccessKey) {
+      throw new VaultError('USAGE', '--env needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to be set', {
+        hint: 'export both variables, or run `vault add PROFILE` to be asked for them',
+      });
+    }
+  } else {
+    accessKeyId = await ctx.ask('Enter Access Key ID: ', { preferStdin: true });
+    secretAccessKey = await ctx.ask('Enter Secret Access Key: ', { hidden: true, preferStdin: true });
+  }
+  // Never echo what was typed: a secret pasted into the wrong field must not reach the screen or a log.
+  if (!ACCESS_KEY_ID.test(accessKeyId)) {
+    throw new VaultError('USAGE', 'the access key id is not an AWS access key id (16–128 upper-case letters and digits, e.g. AKIA…)', {
+      hint: 'copy the Access key ID from the IAM console and try again',
+    });
+  }
+  if (!SECRET_KEY.test(secretAccessKey)) {
+    throw new VaultError('USAGE', 'the secret access key is not an AWS secret key (40 characters of letters, digits, / + =)', {
+      hint: 'copy the Secret access key from the IAM console and try again',
+    });
+  }
+  const credentials = await ctx.credentialKeyring();
+  await credentials.set(input.profile, { accessKeyId, secretAccessKey });
+  // Sessions made with the old key belong to it: drop them so the next command uses the new one.
+  const sessions = await ctx.sessionKeyring();
+  const config = await ctx.config();
+  await sessions.clear(profilesUsingKey(config, input.profile));
+  ctx.stderr.write(`Added credentials to profile "${input.profile}" in vault (${credentials.keyring.backend} backend)\n`);
+  if (!config.has(input.profile)) {
+    ctx.stderr.write(`note: profile "${input.profile}" is not in ${config.path}; add [profile ${input.profile}] to set its region and MFA device\n`);
+  }
+  return 0;
+}

@@ -1,0 +1,117 @@
+import { VaultError, formatDuration } from '@vault/core';
+import { DaemonClient } from '@vault/server/client';
+import type { CreatedSession, SessionSummary } from '@vault/server';
+import type { Context } from '../context.js';
+import { daemon, mfaCodeForDaemon, stateDir } from '../daemonLink.js';
+import { SHADOWING_VARIABLES } from '../format/childEnv.js';
+import { shellQuote } from '../format/exportFormats.js';
+import { durationSeconds } from './options.js';
+import { unlockForDaemon } from './server.js';
+
+export interface SessionStartInput {
+  profile: string;
+  imds?: boolean;
+  duration?: string;
+  mfaToken?: string;
+  region?: string;
+  lazy?: boolean;
+  format: 'shell' | 'json';
+}
+
+/** Starts a daemon session and prints what points a shell at it: `eval "$(vault session start P)"`. */
+export async function sessionStart(input: SessionStartInput, ctx: Context): Promise<number> {
+  const created = await startSession(ctx, input.profile, {
+    kind: input.imds ? 'imds' : 'ecs',
+    duration: input.duration,
+    mfaToken: input.mfaToken,
+    region: input.region,
+    lazy: input.lazy,
+  });
+  if (input.format === 'json') {
+    ctx.stdout.write(`${JSON.stringify({ id: created.id, profile: created.profile, kind: created.kind, uri: created.uri, imdsEndpoint: created.imdsEndpoint, token: created.token, env: created.env })}\n`);
+    return 0;
+  }
+  const shadowing = SHADOWING_VARIABLES.filter((name) => !(name in created.env));
+  ctx.stdout.write(`unset ${shadowing.join(' ')}\n`);
+  for (const [name, value] of Object.entries(created.env)) ctx.stdout.write(`export ${name}=${shellQuote(value)}\n`);
+  ctx.stderr.write(`# vault session ${created.id} for ${created.profile} (${created.kind}); stop it with: vault session stop ${created.id}\n`);
+  return 0;
+}
+
+export async function startSession(
+  ctx: Context,
+  profile: string,
+  options: { kind: 'ecs' | 'imds'; duration?: string; mfaToken?: string; region?: string; lazy?: boolean },
+): Promise<CreatedSession> {
+  const seconds = durationSeconds(options.duration);
+  const mfaToken = await mfaCodeForDaemon(ctx, profile, { mfaToken: options.mfaToken, region: options.region });
+  await unlockForDaemon(ctx);
+  const client = await daemon(ctx);
+  return client.createSession({
+    profile,
+    kind: options.kind,
+    lazy: options.lazy === true,
+    ...(mfaToken ? { mfaToken } : {}),
+    ...(seconds ? { durationSeconds: seconds } : {}),
+    ...(options.region ? { region: options.region } : {}),
+  });
+}
+
+export async function sessionList(_input: object, ctx: Context): Promise<number> {
+  const client = new DaemonClient({ stateDir: stateDir(ctx) });
+  const sessions = (await client.isRunning()) ? await client.listSessions() : [];
+  const rows = sessions.map((s) => [
+    s.profile,
+    s.id,
+    s.kind === 'imds' ? (s.imdsEndpoint ?? '-') : s.uri,
+    s.credentialSecondsLeft === undefined ? '-' : formatDuration(s.credentialSecondsLeft * 1000),
+    s.mfaSecondsLeft === undefined ? '-' : formatDuration(s.mfaSecondsLeft * 1000),
+    String(s.requestsServed),
+    s.state,
+  ]);
+  const all = [['PROFILE', 'ID', 'ENDPOINT', 'CREDS LEFT', 'MFA LEFT', 'REQUESTS', 'STATE'], ...rows];
+  const widths = all[0]!.map((_, i) => Math.max(...all.map((r) => r[i]!.length)) + 2);
+  for (const row of all) ctx.stdout.write(`${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('')}\n`);
+  return 0;
+}
+
+export interface SessionStopInput {
+  target?: string;
+  all?: boolean;
+}
+
+export async function sessionStop(input: SessionStopInput, ctx: Context): Promise<number> {
+  const client = new DaemonClient({ stateDir: stateDir(ctx) });
+  if (!(await client.isRunning())) {
+    ctx.stderr.write('vault daemon is not running: no sessions to stop\n');
+    return input.all ? 0 : 1;
+  }
+  if (input.all) {
+    const stopped = await client.stopAllSessions();
+    ctx.stderr.write(`Stopped ${stopped.length} session(s).\n`);
+    return 0;
+  }
+  if (!input.target) throw new VaultError('USAGE', 'session stop needs a session id, a profile, or --all', { hint: 'see `vault session ls`' });
+  const matches = (await client.listSessions()).filter((s) => s.id === input.target || s.profile === input.target);
+  if (matches.length === 0) {
+    throw new VaultError('SESSION_NOT_FOUND', `no session has id or profile "${input.target}"`, { hint: 'see `vault session ls`' });
+  }
+  for (const s of matches) await client.stopSession(s.id);
+  ctx.stderr.write(`Stopped ${matches.map((s) => s.id).join(', ')}.\n`);
+  return 0;
+}
+
+export interface SessionRenewInput {
+  id: string;
+  mfaToken?: string;
+}
+
+/** Revives a session whose MFA session ran out: asks for a code here, keeps the same URI and token. */
+export async function sessionRenew(input: SessionRenewInput, ctx: Context): Promise<number> {
+  const client = new DaemonClient({ stateDir: stateDir(ctx) });
+  const summary: SessionSummary = await client.getSession(input.id);
+  const code = await mfaCodeForDaemon(ctx, summary.profile, { mfaToken: input.mfaToken, region: summary.region });
+  const renewed = await client.renewSession(input.id, code);
+  ctx.stderr.write(`Session ${renewed.id} for ${renewed.profile} is ${renewed.state}.\n`);
+  return renewed.state === 'active' ? 0 : 1;
+}

@@ -1,0 +1,28 @@
+import { execFile } from 'node:child_process';
+import { VaultError, type MfaPrompt } from '@vault/core';
+import type { Ask } from './terminal.js';
+
+export const PROMPT_DRIVERS = ['terminal', 'ykman'] as const;
+
+/** `--prompt` / AWS_VAULT_PROMPT: how to get an MFA code from the person. */
+export function mfaPrompt(driver: string, ask: Ask): MfaPrompt {
+  switch (driver) {
+    case 'terminal':
+      return ({ serial }) => ask(`Enter MFA code for ${serial}: `);
+    case 'ykman':
+      // A YubiKey holding the OATH account named after the MFA serial, as aws-vault sets it up.
+      return ({ serial }) =>
+        new Promise((resolve, reject) => {
+          execFile('ykman', ['oath', 'accounts', 'code', '--single', serial], { timeout: 60_000 }, (error, stdout) => {
+            if (error) {
+              reject(new VaultError('MFA_REQUIRED', `ykman could not produce a code for ${serial}`, {
+                hint: 'check the YubiKey is inserted and holds that OATH account, or use --prompt terminal',
+                cause: error,
+              }));
+            } else resolve(stdout.trim());
+          });
+        });
+    default:
+      throw new VaultError('USAGE', `unknown prompt driver "${driver}"`, { hint: `use one of: ${PROMPT_DRIVERS.join(', ')}` });
+  }
+}
