@@ -18,13 +18,30 @@ export interface SdkStsGatewayOptions {
   requestTimeoutMs?: number;
 }
 
+const SDK_NODE_WARNING = 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED';
+
+/**
+ * The SDK prints a Node-version notice on the first client it builds. It is about our runtime, not
+ * the user's command, so it must not land in their terminal; the variable is set only while the
+ * client is built (synchronously), so it never reaches a child process's environment.
+ */
+function quietly<T>(build: () => T): T {
+  if (process.env[SDK_NODE_WARNING] !== undefined) return build();
+  process.env[SDK_NODE_WARNING] = 'true';
+  try {
+    return build();
+  } finally {
+    delete process.env[SDK_NODE_WARNING];
+  }
+}
+
 /** The one place that touches @aws-sdk/client-sts. */
 export class SdkStsGateway implements StsGateway {
   constructor(private readonly options: SdkStsGatewayOptions = {}) {}
 
   private async client(credentials: Credentials, target: StsTarget): Promise<{ client: STSClient; sdk: StsModule }> {
     const mod = await loadSdk();
-    const client = new mod.STSClient({
+    const client = quietly(() => new mod.STSClient({
       region: target.region,
       endpoint: target.endpoint,
       credentials: {
@@ -35,7 +52,7 @@ export class SdkStsGateway implements StsGateway {
       maxAttempts: this.options.maxAttempts ?? 3,
       // Without throwOnRequestTimeout the SDK only warns when the timeout passes and keeps waiting.
       requestHandler: { requestTimeout: this.options.requestTimeoutMs ?? 10_000, throwOnRequestTimeout: true },
-    });
+    }));
     return { client, sdk: mod };
   }
 
