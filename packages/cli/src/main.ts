@@ -20,7 +20,6 @@ function program(run: (load: () => Promise<CommandRun<any>>, input: unknown) => 
     .addOption(new Option('--backend <name>', `secret backend: ${BACKENDS}`).env('AWS_VAULT_BACKEND'))
     .addOption(new Option('--prompt <driver>', 'how to ask for MFA codes: terminal or ykman').env('AWS_VAULT_PROMPT'))
     .option('--debug', 'log to stderr (secrets redacted)')
-    .enablePositionalOptions()
     .showHelpAfterError('(run with --help for usage)');
 
   root
@@ -66,7 +65,6 @@ function program(run: (load: () => Promise<CommandRun<any>>, input: unknown) => 
     .addOption(new Option('--ecs-server', 'the same as --server (aws-vault name)').hideHelp())
     .option('--ec2-server', 'serve credentials from a local IMDSv2 endpoint')
     .option('--lazy', 'with a server: make the first STS call on the first request')
-    .passThroughOptions()
     .action((profile: string, command: string[], opts: object) =>
       run(() => import('./commands/exec.js').then((m) => m.exec), { profile, command, ...opts }),
     );

@@ -8,7 +8,16 @@ export const PROMPT_DRIVERS = ['terminal', 'ykman'] as const;
 export function mfaPrompt(driver: string, ask: Ask): MfaPrompt {
   switch (driver) {
     case 'terminal':
-      return ({ serial }) => ask(`Enter MFA code for ${serial}: `);
+      return async ({ serial, profile }) => {
+        try {
+          return await ask(`Enter MFA code for ${serial}: `);
+        } catch (error) {
+          if (!(error instanceof VaultError) || error.code !== 'USAGE') throw error;
+          throw new VaultError('MFA_REQUIRED', `profile ${profile} needs an MFA code for ${serial} and there is no terminal to ask on`, {
+            hint: 'pass it with --mfa-token (-t), set mfa_process in the profile, or run the command in a terminal',
+          });
+        }
+      };
     case 'ykman':
       // A YubiKey holding the OATH account named after the MFA serial, as aws-vault sets it up.
       return ({ serial }) =>
