@@ -177,12 +177,12 @@ describe('DESIGN.md: the credential server — what every client needs', () => {
     daemons.push(f);
     const created = await f.client.createSession({ profile: 'account-a', kind: 'imds' });
     const endpoint = created.env.AWS_EC2_METADATA_SERVICE_ENDPOINT!;
-    expect(endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/); // the AWS CLI v2 appends paths with no separator
     expect(Number(new URL(endpoint).port)).toBeGreaterThan(1023); // no root needed
     expect(created.env.NO_PROXY).toContain('127.0.0.1');
-    const token = await fetch(`${endpoint}/latest/api/token`, { method: 'PUT', headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '60' } });
+    const token = await fetch(`${endpoint}latest/api/token`, { method: 'PUT', headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '60' } });
     expect(token.status).toBe(200);
-    const role = await fetch(`${endpoint}/latest/meta-data/iam/security-credentials/`, { headers: { 'x-aws-ec2-metadata-token': await token.text() } });
+    const role = await fetch(`${endpoint}latest/meta-data/iam/security-credentials/`, { headers: { 'x-aws-ec2-metadata-token': await token.text() } });
     expect(await role.text()).toBe('account-a');
   });
 

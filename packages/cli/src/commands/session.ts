@@ -3,7 +3,7 @@ import { DaemonClient } from '@vault/server/client';
 import type { CreatedSession, SessionSummary } from '@vault/server';
 import type { Context } from '../context.js';
 import { daemon, mfaCodeForDaemon, stateDir } from '../daemonLink.js';
-import { SHADOWING_VARIABLES } from '../format/childEnv.js';
+import { SHADOWING_VARIABLES, mergeNoProxy } from '../format/childEnv.js';
 import { shellQuote } from '../format/exportFormats.js';
 import { durationSeconds } from './options.js';
 import { unlockForDaemon } from './server.js';
@@ -47,7 +47,7 @@ export async function startSession(
   const mfaToken = await mfaCodeForDaemon(ctx, profile, { mfaToken: options.mfaToken, region: options.region });
   await unlockForDaemon(ctx);
   const client = await daemon(ctx);
-  return client.createSession({
+  const created = await client.createSession({
     profile,
     kind: options.kind,
     lazy: options.lazy === true,
@@ -55,6 +55,7 @@ export async function startSession(
     ...(seconds ? { durationSeconds: seconds } : {}),
     ...(options.region ? { region: options.region } : {}),
   });
+  return { ...created, env: mergeNoProxy(created.env, ctx.env) };
 }
 
 export async function sessionList(_input: object, ctx: Context): Promise<number> {

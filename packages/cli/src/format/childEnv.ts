@@ -47,3 +47,19 @@ export function childEnvironment(base: NodeJS.ProcessEnv, credentials: Credentia
   for (const [name, value] of credentialVariables(credentials, profile, region)) env[name] = value;
   return env;
 }
+
+/**
+ * A session's `NO_PROXY`/`no_proxy` (set for IMDS, whose clients honour proxies) added to what the
+ * user already has, so pointing a shell at vault does not send their other hosts through a proxy.
+ */
+export function mergeNoProxy(sessionEnv: Record<string, string>, userEnv: NodeJS.ProcessEnv): Record<string, string> {
+  const merged = { ...sessionEnv };
+  for (const name of ['NO_PROXY', 'no_proxy'] as const) {
+    const ours = sessionEnv[name];
+    const theirs = userEnv[name]?.trim();
+    if (ours === undefined || !theirs) continue;
+    const entries = theirs.split(',').map((e) => e.trim()).filter(Boolean);
+    merged[name] = entries.includes(ours) ? theirs : [...entries, ours].join(',');
+  }
+  return merged;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { childEnvironment, SHADOWING_VARIABLES } from './childEnv.js';
+import { childEnvironment, mergeNoProxy, SHADOWING_VARIABLES } from './childEnv.js';
 import { credentialProcessJson, formatCredentials, shellQuote } from './exportFormats.js';
 
 const creds = {
@@ -30,6 +30,14 @@ describe('the child environment (DESIGN.md table)', () => {
   it('long-term credentials carry no token or expiry, and no region is invented', () => {
     const env = childEnvironment({}, { accessKeyId: 'AKIA', secretAccessKey: 's' }, 'p', undefined);
     expect(Object.keys(env).sort()).toEqual(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_VAULT']);
+  });
+
+  it("adds the session's NO_PROXY to the user's own instead of replacing it", () => {
+    const session = { AWS_EC2_METADATA_SERVICE_ENDPOINT: 'http://127.0.0.1:4000/', NO_PROXY: '127.0.0.1', no_proxy: '127.0.0.1' };
+    expect(mergeNoProxy(session, { NO_PROXY: 'corp.example, .internal' })).toEqual({ ...session, NO_PROXY: 'corp.example,.internal,127.0.0.1' });
+    expect(mergeNoProxy(session, { no_proxy: 'localhost,127.0.0.1' }).no_proxy).toBe('localhost,127.0.0.1');
+    expect(mergeNoProxy(session, {})).toEqual(session);
+    expect(mergeNoProxy({ AWS_CONTAINER_AUTHORIZATION_TOKEN: 't' }, { NO_PROXY: 'x' })).toEqual({ AWS_CONTAINER_AUTHORIZATION_TOKEN: 't' });
   });
 });
 

@@ -86,8 +86,8 @@ describe('control API over the Unix socket', () => {
   it('POST /sessions (imds): its own listener, and the endpoint variables', async () => {
     const f = await start();
     const created = await f.client.createSession({ profile: 'account-a', kind: 'imds' });
-    expect(created.imdsEndpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    expect(created.imdsEndpoint).not.toBe(`http://127.0.0.1:${f.daemon.port}`);
+    expect(created.imdsEndpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    expect(created.imdsEndpoint).not.toBe(`http://127.0.0.1:${f.daemon.port}/`);
     expect(created.env).toMatchObject({
       AWS_EC2_METADATA_SERVICE_ENDPOINT: created.imdsEndpoint,
       NO_PROXY: '127.0.0.1',

@@ -169,7 +169,7 @@ export function buildControlServer(options: ControlServerOptions): FastifyInstan
       requestsServed: session.requestsServed,
       refreshFailures: session.credentials.failures,
     };
-    if (session.imds) summary.imdsEndpoint = `http://${LISTEN_HOST}:${session.imds.port}`;
+    if (session.imds) summary.imdsEndpoint = `http://${LISTEN_HOST}:${session.imds.port}/`;
     if (session.region) summary.region = session.region;
     const latest = session.credentials.latest;
     if (latest) {
@@ -190,7 +190,9 @@ export function buildControlServer(options: ControlServerOptions): FastifyInstan
   const environment = (session: Session): SessionEnvironment => {
     const env: SessionEnvironment = {};
     if (session.kind === 'imds' && session.imds) {
-      env.AWS_EC2_METADATA_SERVICE_ENDPOINT = `http://${LISTEN_HOST}:${session.imds.port}`;
+      // The trailing slash matters: the AWS CLI v2's bundled botocore appends `latest/api/token` to
+      // the endpoint without a separator; every other SDK accepts it.
+      env.AWS_EC2_METADATA_SERVICE_ENDPOINT = `http://${LISTEN_HOST}:${session.imds.port}/`;
       // botocore's IMDS client honours proxies; both spellings because either may win.
       env.NO_PROXY = LISTEN_HOST;
       env.no_proxy = LISTEN_HOST;

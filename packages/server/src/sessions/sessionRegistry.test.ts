@@ -106,7 +106,7 @@ describe('SessionRegistry', () => {
     closer = f.close;
     const created = await f.client.createSession({ profile: 'account-a', kind: 'imds' });
     const endpoint = created.imdsEndpoint!;
-    const put = () => fetch(`${endpoint}/latest/api/token`, { method: 'PUT', headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '60' } });
+    const put = () => fetch(`${endpoint}latest/api/token`, { method: 'PUT', headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '60' } });
     expect((await put()).status).toBe(200);
     await f.client.stopSession(created.id);
     await expect(put()).rejects.toThrow();
