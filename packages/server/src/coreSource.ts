@@ -15,6 +15,9 @@ import {
 } from '@vault/core';
 import type { CredentialSource, CredentialSourceFactory, SessionSourceRequest } from './credentialSource.js';
 
+/** Role credentials used as the base of a `role-arn/` AssumeRole need at least this much life. */
+const ROLE_BASE_MIN_LIFE_MS = 5 * 60_000;
+
 export interface CoreSourceOptions {
   /** The daemon's environment (STS endpoint variables, AWS_CONFIG_FILE, TTL overrides). */
   env: NodeJS.ProcessEnv;
@@ -66,11 +69,19 @@ export function coreSourceFactory(options: CoreSourceOptions): CredentialSourceF
         }
         return credentials as TemporaryCredentials;
       };
+      // The credentials the session serves are the base for `role-arn/` requests, as in aws-vault's
+      // ECS server: reusing them saves an AssumeRole per request while they have life left.
+      let latest: TemporaryCredentials | undefined;
+      const base = (): TemporaryCredentials | undefined =>
+        latest && latest.expiration.getTime() - options.clock.now() > ROLE_BASE_MIN_LIFE_MS ? latest : undefined;
       return {
         profile: request.profile,
         region: chain.region,
-        fetchCredentials: async () => temporary(await mapMfa(() => chain.credentials())),
-        assumeRole: (roleArn) => mapMfa(() => chain.assumeRoleFrom(roleArn)),
+        fetchCredentials: async () => {
+          latest = temporary(await mapMfa(() => chain.credentials()));
+          return latest;
+        },
+        assumeRole: (roleArn) => mapMfa(() => chain.assumeRoleFrom(roleArn, undefined, base())),
         mfaSessionExpiration: () => chain.mfaSessionExpiration(),
         renew: async (mfaToken) => {
           code = undefined;

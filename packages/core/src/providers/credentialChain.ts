@@ -249,8 +249,8 @@ export class CredentialChain {
    * For the daemon's `role-arn/<ARN>` route: assume another role from this profile's credentials
    * (role chaining, so at most one hour).
    */
-  async assumeRoleFrom(roleArn: string, roleSessionName?: string): Promise<AssumedRoleCredentials> {
-    const from = await this.credentials();
+  async assumeRoleFrom(roleArn: string, roleSessionName?: string, base?: Credentials): Promise<AssumedRoleCredentials> {
+    const from = base ?? (await this.credentials());
     return fromAssumeRole(
       this.deps.sts,
       from,
