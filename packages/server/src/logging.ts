@@ -164,6 +164,9 @@ export class AuditLog {
       { audit: `session-${event}`, session: session.id, profile: session.profile, kind: session.kind, lazy: session.lazy, ...extra },
       `session ${event}`,
     );
+    // Session events are rare and are the audit trail's backbone: write them out now rather than
+    // with the next batch, so a crash right after cannot lose them.
+    this.logger.flush();
   }
 }
 
