@@ -1,0 +1,46 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * Fails when any secret value appears in anything a test captured: output, logs, and every file
+ * under the given directories (the encrypted keyring files included: they must not hold plaintext).
+ */
+export function findLeaks(secrets: Iterable<string>, texts: Record<string, string>, dirs: string[] = []): string[] {
+  const haystacks: Array<[string, string]> = Object.entries(texts);
+  for (const dir of dirs) for (const file of walk(dir)) haystacks.push([file, readFileSync(file).toString('latin1')]);
+  const leaks: string[] = [];
+  for (const secret of secrets) {
+    if (!secret || secret.length < 8) continue;
+    for (const [where, text] of haystacks) if (text.includes(secret)) leaks.push(`${where} contains a secret (${secret.slice(0, 4)}…)`);
+  }
+  return leaks;
+}
+
+function walk(dir: string): string[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return entries.flatMap((name) => {
+    const path = join(dir, name);
+    const stat = statSync(path, { throwIfNoEntry: false });
+    if (!stat) return [];
+    if (stat.isDirectory()) return walk(path);
+    return stat.isFile() && stat.size < 10_000_000 ? [path] : [];
+  });
+}
+
+/** `/proc/PID/cmdline` of running processes: secrets must never be process arguments. */
+export function processArguments(): string {
+  const lines: string[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      lines.push(readFileSync(`/proc/${pid}/cmdline`).toString('utf8').replace(/\0/g, ' '));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,114 @@
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startStsStandIn, type StsStandIn } from '@vault/core/testing';
+import { VAULT_BIN, vault, type RunResult } from './cli.js';
+import { findLeaks } from './leaks.js';
+
+export const MFA_SERIAL = 'arn:aws:iam::111111111111:mfa/central-user';
+export const ROLE_A = 'arn:aws:iam::222222222222:role/account-a-assume-role';
+export const ROLE_B = 'arn:aws:iam::333333333333:role/account-b-role';
+
+/** DESIGN.md's setup, plus a profile that reaches account-a through `credential_process`. */
+export function designConfig(): string {
+  return `[profile central-account]
+region = ap-northeast-1
+mfa_serial = ${MFA_SERIAL}
+
+[profile account-a]
+include_profile = central-account          ; aws-vault style
+role_arn = ${ROLE_A}
+
+[profile account-b]
+source_profile = central-account           ; AWS CLI style
+role_arn = ${ROLE_B}
+mfa_serial = ${MFA_SERIAL}
+duration_seconds = 3600
+external_id = optional-external-id
+
+[profile via-process]
+region = ap-northeast-1
+credential_process = ${process.execPath} ${VAULT_BIN} export --format json account-a
+`;
+}
+
+export type Backend = 'file' | 'keychain';
+
+/**
+ * One user's machine: a throwaway HOME with ~/.aws/config, an STS stand-in with the central user,
+ * its MFA device and two MFA-protected roles, and every output captured for the leak scan.
+ */
+export class World {
+  readonly home: string;
+  readonly captured: Record<string, string> = {};
+  private runs = 0;
+  user = { accessKeyId: '', secretAccessKey: '' };
+
+  private constructor(
+    readonly backend: Backend,
+    readonly sts: StsStandIn,
+  ) {
+    this.home = mkdtempSync(join(tmpdir(), `vault-e2e-${backend}-`));
+    mkdirSync(join(this.home, '.aws'), { mode: 0o700 });
+    writeFileSync(join(this.home, '.aws', 'config'), designConfig());
+  }
+
+  static async create(backend: Backend): Promise<World> {
+    const sts = await startStsStandIn();
+    const world = new World(backend, sts);
+    world.user = sts.addUser({ arn: 'arn:aws:iam::111111111111:user/central-user' });
+    sts.addMfaDevice(MFA_SERIAL, '123456');
+    sts.addRole({ arn: ROLE_A, requireMfa: true });
+    sts.addRole({ arn: ROLE_B, requireMfa: true });
+    return world;
+  }
+
+  /** The environment a user's shell would have: nothing from the test runner's AWS settings. */
+  env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+    const base: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      HOME: this.home,
+      AWS_ENDPOINT_URL_STS: this.sts.url,
+      AWS_VAULT_BACKEND: this.backend,
+      // gnome-keyring's session (set by scripts/with-keyring.sh) for the keychain backend.
+      DBUS_SESSION_BUS_ADDRESS: process.env.DBUS_SESSION_BUS_ADDRESS,
+      XDG_DATA_HOME: process.env.XDG_DATA_HOME,
+      XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR,
+      SHELL: '/bin/sh',
+    };
+    if (this.backend === 'file') base.AWS_VAULT_FILE_PASSPHRASE = 'e2e-file-passphrase';
+    return { ...base, ...extra };
+  }
+
+  async vault(args: string[], extra: NodeJS.ProcessEnv = {}, input?: string): Promise<RunResult> {
+    const result = await vault(args, { env: this.env(extra), input });
+    this.runs += 1;
+    // `vault export` exists to print credentials on stdout (credential_process reads them there);
+    // that one channel is the delivery, not a leak. Its stderr is scanned like everything else.
+    if (args[0] !== 'export') this.captured[`run ${this.runs} (vault ${args.join(' ')}) stdout`] = result.stdout;
+    this.captured[`run ${this.runs} (vault ${args.join(' ')}) stderr`] = result.stderr;
+    return result;
+  }
+
+  capture(name: string, text: string): void {
+    this.captured[name] = text;
+  }
+
+  /** STS calls that mint credentials (the clients' own GetCallerIdentity calls are not ours). */
+  mintingCalls(): number {
+    return this.sts.count('GetSessionToken') + this.sts.count('AssumeRole');
+  }
+
+  leaks(): string[] {
+    return findLeaks([this.user.secretAccessKey, ...this.sts.issuedSecrets()], this.captured, [this.home]);
+  }
+
+  async close(): Promise<void> {
+    await this.sts.close();
+    chmodSync(this.home, 0o700);
+    rmSync(this.home, { recursive: true, force: true });
+  }
+}
+
+/** Backends under test: the file backend always; the keychain when a Secret Service is provided. */
+export const BACKENDS: Backend[] = process.env.VAULT_TEST_KEYCHAIN === '1' ? ['file', 'keychain'] : ['file'];
