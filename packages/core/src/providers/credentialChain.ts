@@ -126,13 +126,16 @@ export class CredentialChain {
       }
     }
     const base = await this.base();
-    const role = await this.assumeRoles(base.credentials, base.mfaOnFirstRole);
+    const role = await this.assumeRoles(base.credentials, base.mfaOnFirstRole, base.keyOwner);
     if (useCache) await this.deps.sessions.store('sts.AssumeRole', this.target.name, fingerprint, role);
     return role;
   }
 
-  /** The credentials that sign the first AssumeRole, and whether an MFA code still has to go with it. */
-  private async base(): Promise<{ credentials: Credentials; mfaOnFirstRole: boolean }> {
+  /**
+   * The credentials that sign the first AssumeRole, whether an MFA code still has to go with it,
+   * and the profile whose stored key they are when they are the long-term key (for error hints).
+   */
+  private async base(): Promise<{ credentials: Credentials; mfaOnFirstRole: boolean; keyOwner?: string }> {
     const usesSessionToken = !this.options.noSession && (this.mfaSerial !== undefined || this.roleHops.length === 0);
     const discriminator = this.mfaSerial ?? '';
     if (usesSessionToken && !this.root.credentialProcess) {
@@ -149,7 +152,7 @@ export class CredentialChain {
     const { owner, key } = await this.longTermKey();
     // Temporary credentials (from a credential_process) cannot call GetSessionToken.
     if (!usesSessionToken || key.sessionToken) {
-      return { credentials: key, mfaOnFirstRole: this.mfaSerial !== undefined && !key.sessionToken };
+      return { credentials: key, mfaOnFirstRole: this.mfaSerial !== undefined && !key.sessionToken, keyOwner: key.sessionToken || this.root.credentialProcess ? undefined : owner };
     }
     return { credentials: await this.newSession(owner, key), mfaOnFirstRole: false };
   }
@@ -168,6 +171,7 @@ export class CredentialChain {
       target,
       { durationSeconds, serialNumber: this.mfaSerial, tokenCode: code },
       this.target.name,
+      owner,
     );
     await this.deps.sessions.store('sts.GetSessionToken', owner, this.mfaSerial ?? '', session);
     this.lastMfaSession = session;
@@ -191,7 +195,7 @@ export class CredentialChain {
     return this.deps.mfa({ serial: this.mfaSerial!, profile: this.target.name });
   }
 
-  private async assumeRoles(start: Credentials, mfaOnFirstRole: boolean): Promise<AssumedRoleCredentials> {
+  private async assumeRoles(start: Credentials, mfaOnFirstRole: boolean, startKeyOwner?: string): Promise<AssumedRoleCredentials> {
     let credentials: Credentials = start;
     let result: AssumedRoleCredentials | undefined;
     for (const [index, hop] of this.roleHops.entries()) {
@@ -221,6 +225,7 @@ export class CredentialChain {
           sourceIdentity: hop.sourceIdentity,
         },
         this.target.name,
+        index === 0 ? startKeyOwner : undefined,
       );
       credentials = result;
     }

@@ -9,10 +9,11 @@ export async function fromAssumeRole(
   target: StsTarget,
   input: AssumeRoleInput,
   profile: string,
+  keyOwner?: string,
 ): Promise<AssumedRoleCredentials> {
   try {
     return await sts.assumeRole(credentials, target, input);
   } catch (error) {
-    throw toStsError(error, { operation: 'AssumeRole', profile, roleArn: input.roleArn, endpoint: target.endpoint });
+    throw toStsError(error, { operation: 'AssumeRole', profile, roleArn: input.roleArn, endpoint: target.endpoint, keyOwner });
   }
 }

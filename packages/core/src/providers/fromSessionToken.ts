@@ -9,10 +9,11 @@ export async function fromSessionToken(
   target: StsTarget,
   input: GetSessionTokenInput,
   profile: string,
+  keyOwner?: string,
 ): Promise<TemporaryCredentials> {
   try {
     return await sts.getSessionToken(key, target, input);
   } catch (error) {
-    throw toStsError(error, { operation: 'GetSessionToken', profile, endpoint: target.endpoint });
+    throw toStsError(error, { operation: 'GetSessionToken', profile, endpoint: target.endpoint, keyOwner });
   }
 }

@@ -6,6 +6,8 @@ export interface StsCallContext {
   profile: string;
   roleArn?: string;
   endpoint: string;
+  /** The profile whose stored long-term key signed the call; absent when a session signed it. */
+  keyOwner?: string;
 }
 
 interface ErrorLike {
@@ -47,7 +49,12 @@ export function toStsError(error: unknown, ctx: StsCallContext): VaultError {
     case 'InvalidClientTokenId':
     case 'SignatureDoesNotMatch':
     case 'UnrecognizedClientException':
-      return make('STS_INVALID_CLIENT_TOKEN', `the stored key was rejected; store a valid one with \`vault add ${ctx.profile}\``);
+      return make(
+        'STS_INVALID_CLIENT_TOKEN',
+        ctx.keyOwner !== undefined
+          ? `the stored key was rejected; store a valid one with \`vault add ${ctx.keyOwner}\``
+          : `a cached session was rejected; run \`vault clear\` and try again`,
+      );
     case 'Throttling':
     case 'ThrottlingException':
     case 'TooManyRequestsException':
