@@ -2,9 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, promises as nodeFs } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { join, sep } from 'node:path';
-import { CompactEncrypt, compactDecrypt, errors as joseErrors } from 'jose';
 import { VaultError } from '../errors.js';
 import type { Keyring } from './keyring.js';
+
+/**
+ * jose is imported on first use: it is ~45 modules, and a command on the keychain backend (or a
+ * file-backend command answered by the daemon) never encrypts or decrypts anything.
+ */
+let josePromise: Promise<typeof import('jose')> | undefined;
+const jose = () => (josePromise ??= import('jose'));
 
 /**
  * The `file` backend: one encrypted file per item, in the same on-disk format as aws-vault's file
@@ -263,6 +269,7 @@ export class FileKeyring implements Keyring {
       KeychainNotTrustApplication: false,
       KeychainNotSynchronizable: false,
     };
+    const { CompactEncrypt } = await jose();
     const token = await new CompactEncrypt(encoder.encode(JSON.stringify(item)))
       .setProtectedHeader({ alg: ALG, enc: ENC, created: goTimeString(this.now()) })
       .setKeyManagementParameters({ p2c: this.pbes2Count, p2s: randomBytes(16) })
@@ -461,6 +468,7 @@ export class FileKeyring implements Keyring {
     token: string,
     passphrase: Uint8Array,
   ): Promise<{ ok: true; plaintext: Uint8Array } | { ok: false; failure: DecryptFailure; cause?: unknown }> {
+    const { compactDecrypt, errors: joseErrors } = await jose();
     try {
       const { plaintext } = await compactDecrypt(token, passphrase, {
         keyManagementAlgorithms: READ_ALGS,
