@@ -34,6 +34,8 @@ export class Context {
   readonly stderr: NodeJS.WritableStream;
   /** A file-backend passphrase typed at the prompt, handed to a daemon this command starts. */
   unlockedPassphrase: string | undefined;
+  /** Set by the daemon (`vault server run`): keep decrypted file-keyring items in memory. */
+  rememberDecrypted = false;
   private keyringPromise: Promise<Keyring> | undefined;
   private configPromise: Promise<ConfigLoader> | undefined;
   private stsGateway: StsGateway | undefined;
@@ -65,6 +67,7 @@ export class Context {
       backend: this.options.backend,
       env: this.env,
       homeDir: this.homeDir,
+      rememberDecrypted: this.rememberDecrypted,
       passphrase: async () => {
         if (this.env.AWS_VAULT_FILE_PASSPHRASE !== undefined) return this.env.AWS_VAULT_FILE_PASSPHRASE;
         this.unlockedPassphrase = await this.ask('Enter passphrase to unlock the vault file keyring: ', { hidden: true });

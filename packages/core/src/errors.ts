@@ -26,6 +26,7 @@ export type VaultErrorCode =
   | 'USAGE'
   | 'NESTED_VAULT'
   | 'DAEMON_UNAVAILABLE'
+  | 'DAEMON_MISMATCH'
   | 'SESSION_NOT_FOUND'
   | 'SESSION_NEEDS_MFA'
   | 'INTERNAL';

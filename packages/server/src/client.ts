@@ -12,6 +12,8 @@ import type {
   CreateSessionBody,
   DaemonStatus,
   ProfileCredentialsResponse,
+  ResolveCredentialsBody,
+  ResolvedCredentialsResponse,
   SessionEnvResponse,
   SessionListResponse,
   SessionSummary,
@@ -35,7 +37,7 @@ const KNOWN_CODES = new Set<string>([
   'KEYRING_UNAVAILABLE', 'KEYRING_LOCKED', 'KEYRING_BAD_PASSPHRASE', 'KEYRING_CORRUPT', 'KEYRING_WRITE',
   'KEY_NOT_FOUND', 'MFA_REQUIRED', 'MFA_INVALID', 'STS_ACCESS_DENIED', 'STS_EXPIRED_TOKEN',
   'STS_INVALID_CLIENT_TOKEN', 'STS_THROTTLED', 'STS_UNAVAILABLE', 'STS_FAILED', 'USAGE', 'NESTED_VAULT',
-  'DAEMON_UNAVAILABLE', 'SESSION_NOT_FOUND', 'SESSION_NEEDS_MFA', 'INTERNAL',
+  'DAEMON_UNAVAILABLE', 'DAEMON_MISMATCH', 'SESSION_NOT_FOUND', 'SESSION_NEEDS_MFA', 'INTERNAL',
 ]);
 
 /**
@@ -123,6 +125,11 @@ export class DaemonClient {
       sessionToken: body.sessionToken,
       expiration: new Date(body.expiration),
     };
+  }
+
+  /** A profile's credentials resolved by the daemon (`POST /credentials`); see credentialsRoute. */
+  resolveCredentials(body: ResolveCredentialsBody): Promise<ResolvedCredentialsResponse> {
+    return this.request('POST', '/credentials', body);
   }
 
   request<T>(method: string, path: string, body?: unknown, timeoutMs = this.timeoutMs): Promise<T> {

@@ -4,6 +4,7 @@ import {
   CredentialKeyring,
   SessionKeyring,
   VaultError,
+  chainEnvironmentKey,
   configFilePath,
   isVaultError,
   readConfigFile,
@@ -13,7 +14,7 @@ import {
   type StsGateway,
   type TemporaryCredentials,
 } from '@vault/core';
-import type { CredentialSource, CredentialSourceFactory, SessionSourceRequest } from './credentialSource.js';
+import type { CredentialSource, CredentialSourceFactory, ResolvedCredentials, ResolveRequest, SessionSourceRequest } from './credentialSource.js';
 
 /** Role credentials used as the base of a `role-arn/` AssumeRole need at least this much life. */
 const ROLE_BASE_MIN_LIFE_MS = 5 * 60_000;
@@ -34,7 +35,9 @@ export interface CoreSourceOptions {
  * refresh, and when it runs out the source says SESSION_NEEDS_MFA rather than prompting.
  */
 export function coreSourceFactory(options: CoreSourceOptions): CredentialSourceFactory {
+  const ownEnvironment = chainEnvironmentKey(options.env, options.homeDir);
   return {
+    resolve: (request) => resolveForCommand(options, ownEnvironment, request),
     async create(request: SessionSourceRequest): Promise<CredentialSource> {
       const file = await readConfigFile(configFilePath(options.env, options.homeDir));
       const profile = new ConfigLoader(file, { env: options.env, region: request.region }).load(request.profile);
@@ -102,4 +105,55 @@ async function mapMfa<T>(fn: () => Promise<T>): Promise<T> {
     }
     throw error;
   }
+}
+
+/**
+ * A command's credentials, resolved exactly as the command would resolve them itself (same
+ * config, endpoint and TTL — checked through the environment fingerprint — and the same keyring
+ * caches), but by the daemon that holds the keyring open.
+ */
+async function resolveForCommand(options: CoreSourceOptions, ownEnvironment: string, request: ResolveRequest): Promise<ResolvedCredentials> {
+  if (request.environment !== ownEnvironment) {
+    throw new VaultError('DAEMON_MISMATCH', 'the vault daemon was started with another configuration (config file, STS endpoint, region or TTL)', {
+      hint: 'the command resolves credentials itself; restart the daemon from this shell to share it',
+    });
+  }
+  const keyring = await options.keyring();
+  if (request.backend !== undefined && request.backend !== keyring.backend) {
+    throw new VaultError('DAEMON_MISMATCH', `the vault daemon uses the ${keyring.backend} backend, not ${request.backend}`, {
+      hint: 'the command resolves credentials itself',
+    });
+  }
+  const file = await readConfigFile(configFilePath(options.env, options.homeDir));
+  const profile = new ConfigLoader(file, { env: options.env, region: request.region }).load(request.profile);
+  let code = request.mfaToken;
+  const chain = new CredentialChain(
+    profile,
+    {
+      credentials: new CredentialKeyring(keyring),
+      sessions: new SessionKeyring(keyring),
+      sts: options.sts,
+      clock: options.clock,
+      env: options.env,
+      logger: options.logger,
+      mfa: async ({ serial }) => {
+        const once = code;
+        code = undefined;
+        if (once) return once;
+        // The command asks for the code itself (prompt, mfa_process) and resolves locally.
+        throw new VaultError('MFA_REQUIRED', `profile ${request.profile} needs an MFA code for ${serial}`, { hint: 'pass one with --mfa-token' });
+      },
+    },
+    {
+      ...(request.noSession === undefined ? {} : { noSession: request.noSession }),
+      ...(request.durationSeconds === undefined ? {} : { durationSeconds: request.durationSeconds }),
+    },
+  );
+  const credentials = await chain.credentials();
+  if (!credentials.expiration || !credentials.sessionToken) {
+    throw new VaultError('PROFILE_INVALID', `profile ${request.profile} resolves to a long-term key, which the daemon never hands out`, {
+      hint: 'the command reads it from the keyring itself',
+    });
+  }
+  return { credentials: credentials as TemporaryCredentials, region: chain.region };
 }

@@ -35,4 +35,27 @@ export interface CredentialSource {
 
 export interface CredentialSourceFactory {
   create(request: SessionSourceRequest): Promise<CredentialSource>;
+  /**
+   * Credentials for a profile resolved as `vault exec` would (cached sessions in the keyring
+   * first), for a command that asks the daemon instead of opening the keyring itself: the daemon
+   * holds the unlocked keyring, like ssh-agent. Never prompts and never hands out a long-term key.
+   */
+  resolve?(request: ResolveRequest): Promise<ResolvedCredentials>;
+}
+
+export interface ResolveRequest {
+  profile: string;
+  region?: string;
+  durationSeconds?: number;
+  noSession?: boolean;
+  mfaToken?: string;
+  /** The command's chainEnvironmentKey: answered only when it equals the daemon's own. */
+  environment: string;
+  /** The command's explicit backend (`--backend` / AWS_VAULT_BACKEND), normalized. */
+  backend?: string;
+}
+
+export interface ResolvedCredentials {
+  credentials: TemporaryCredentials;
+  region: string | undefined;
 }

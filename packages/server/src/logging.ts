@@ -79,7 +79,7 @@ export function openLogFile(path: string): { logger: Logger; close: () => void }
   return { logger: createLogger(destination), close };
 }
 
-export type CredentialRoute = 'ecs' | 'ecs-role' | 'imds' | 'control-export';
+export type CredentialRoute = 'ecs' | 'ecs-role' | 'imds' | 'control-export' | 'control-resolve';
 
 /**
  * The audit trail: a line for every credential served (session, route, client address and port,
@@ -157,6 +157,14 @@ export class AuditLog {
   /** credential_process answers over the control socket (no TCP peer to name). */
   credentialsExported(session: Session): void {
     this.auditLogger.info({ audit: 'credentials-served', session: session.id, profile: session.profile, route: 'control-export' }, SERVED);
+    this.logger.flush();
+  }
+
+  /** A command's credentials resolved by the daemon's chain (`POST /credentials`). */
+  credentialsResolved(profile: string): void {
+    this.auditLogger.info({ audit: 'credentials-served', profile, route: 'control-resolve' }, SERVED);
+    // One per command, not per SDK request: cheap to write out at once, like session events.
+    this.logger.flush();
   }
 
   session(event: 'start' | 'stop' | 'renew', session: Session, extra: Record<string, unknown> = {}): void {

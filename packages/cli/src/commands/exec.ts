@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { VaultError } from '@vault/core';
 import type { Context } from '../context.js';
+import { credentialsFromDaemon } from '../daemonCredentials.js';
 import { childEnvironment } from '../format/childEnv.js';
 import { chainOptions, type CredentialOptions } from './options.js';
 
@@ -24,7 +25,12 @@ export async function exec(input: ExecInput, ctx: Context): Promise<number> {
     const { execWithServer } = await import('./execServer.js');
     return execWithServer(input, ctx);
   }
-  const chain = await ctx.chain(input.profile, chainOptions(input));
+  const options = chainOptions(input);
+  const fromDaemon = await credentialsFromDaemon(ctx, { profile: input.profile, ...options });
+  if (fromDaemon) {
+    return runChild(commandLine(input.command, ctx.env), childEnvironment(ctx.env, fromDaemon.credentials, input.profile, fromDaemon.region), ctx);
+  }
+  const chain = await ctx.chain(input.profile, options);
   const credentials = await chain.credentials();
   const env = childEnvironment(ctx.env, credentials, input.profile, chain.region);
   return runChild(commandLine(input.command, ctx.env), env, ctx);

@@ -50,6 +50,8 @@ export async function unlockForDaemon(ctx: Context): Promise<void> {
 }
 
 async function runInForeground(ctx: Context): Promise<number> {
+  // The daemon holds the keyring open for hours: each file-keyring item's KDF is paid once.
+  ctx.rememberDecrypted = true;
   const d = await startDaemon({
     stateDir: stateDir(ctx),
     sourceFactory: coreSourceFactory({

@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv, pbkdf2Sync, randomBytes } from 'node:
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { VaultError } from '../errors.js';
 import { CredentialKeyring } from './credentialKeyring.js';
 import {
@@ -428,5 +428,44 @@ describe('FileKeyring', () => {
       expect(item).toMatchObject({ Key: 'central', Label: 'aws-vault (central)', Description: '' });
       expect(Buffer.from(item.Data as string, 'base64').toString()).toBe('{"AccessKeyID":"AKIA2"}');
     });
+  });
+});
+
+describe('rememberDecrypted (the daemon)', () => {
+  it('pays the KDF once per item, and never returns a value the file no longer holds', async () => {
+    const writer = keyring();
+    await writer.set('central-account', 'first');
+    const daemon = keyring({ rememberDecrypted: true });
+    const derive = vi.spyOn(globalThis.crypto.subtle, 'deriveBits');
+    try {
+      expect(await daemon.get('central-account')).toBe('first');
+      const afterFirst = derive.mock.calls.length;
+      expect(afterFirst).toBeGreaterThan(0);
+      expect(await daemon.get('central-account')).toBe('first');
+      expect(derive.mock.calls.length).toBe(afterFirst); // remembered: no KDF
+
+      // Another process (a CLI command) writes the item: the ciphertext changes, so it is read anew.
+      await writer.set('central-account', 'second');
+      expect(await daemon.get('central-account')).toBe('second');
+      expect(derive.mock.calls.length).toBeGreaterThan(afterFirst);
+      await writer.remove('central-account');
+      expect(await daemon.get('central-account')).toBeUndefined();
+    } finally {
+      derive.mockRestore();
+    }
+  });
+
+  it('is off by default: a command decrypts each read', async () => {
+    const k = keyring();
+    await k.set('p', 'v');
+    const derive = vi.spyOn(globalThis.crypto.subtle, 'deriveBits');
+    try {
+      await k.get('p');
+      const once = derive.mock.calls.length;
+      await k.get('p');
+      expect(derive.mock.calls.length).toBe(2 * once);
+    } finally {
+      derive.mockRestore();
+    }
   });
 });

@@ -97,7 +97,16 @@ export interface FileKeyringOptions {
   platform?: NodeJS.Platform;
   fs?: Partial<FileKeyringFs>;
   now?: () => Date;
+  /**
+   * Keep what was decrypted, keyed by the exact ciphertext read, for a long-running process (the
+   * daemon): each item's KDF is then paid once per login instead of once per read, and any write —
+   * by this process or another — changes the ciphertext, so a stale value is never returned.
+   */
+  rememberDecrypted?: boolean;
 }
+
+/** Items a daemon remembers at most (each a few hundred bytes); the oldest is forgotten first. */
+const REMEMBERED_MAX = 256;
 
 /** aws-vault's file name for a key: `percent.Encode(key, "/")` — only `/` and `%` are escaped. */
 export function fileKeyringFileName(key: string): string {
@@ -206,6 +215,8 @@ export class FileKeyring implements Keyring {
   private writeCheck: Promise<void> | undefined;
   /** Set once an item decrypted with the passphrase: writes need no further check. */
   private passphraseConfirmed = false;
+  /** `file name + ciphertext` → value, when rememberDecrypted is on. */
+  private readonly remembered: Map<string, string> | undefined;
 
   constructor(options: FileKeyringOptions) {
     this.dir = options.dir;
@@ -216,6 +227,7 @@ export class FileKeyring implements Keyring {
     this.platform = options.platform ?? process.platform;
     this.fs = { ...nodeFs, ...options.fs } as FileKeyringFs;
     this.now = options.now ?? (() => new Date());
+    this.remembered = options.rememberDecrypted ? new Map() : undefined;
     if (!Number.isSafeInteger(this.pbes2Count) || this.pbes2Count < 1000) {
       throw new VaultError('USAGE', `the file keyring PBES2 count must be an integer of at least 1000, got ${this.pbes2Count}`);
     }
@@ -241,14 +253,25 @@ export class FileKeyring implements Keyring {
         cause: error,
       });
     }
+    const memo = this.remembered === undefined ? undefined : `${name}\n${token.trim()}`;
+    const known = memo === undefined ? undefined : this.remembered!.get(memo);
+    if (known !== undefined) return known;
     const passphrase = await this.passphrase();
     const result = await this.decrypt(token.trim(), passphrase);
     if (result.ok) {
       this.passphraseConfirmed = true;
-      return this.valueOf(result.plaintext, key, name);
+      const value = this.valueOf(result.plaintext, key, name);
+      if (memo !== undefined) this.remember(memo, value);
+      return value;
     }
     if (result.failure === 'bad-passphrase') throw this.badPassphrase(name);
     throw this.corrupt(key, name, result.cause);
+  }
+
+  private remember(memo: string, value: string): void {
+    const remembered = this.remembered!;
+    if (remembered.size >= REMEMBERED_MAX) remembered.delete(remembered.keys().next().value!);
+    remembered.set(memo, value);
   }
 
   async set(key: string, value: string, label?: string): Promise<void> {

@@ -38,6 +38,8 @@ export interface OpenKeyringOptions extends ResolveBackendOptions {
   passphrase: () => Promise<string>;
   /** Bound on every keychain call (default 2000 ms). */
   keychainTimeoutMs?: number;
+  /** File backend: keep decrypted items in memory (the daemon; see FileKeyringOptions). */
+  rememberDecrypted?: boolean;
 }
 
 /** Maps a backend name (ours or aws-vault's) to the backend, or throws a USAGE error listing what works. */
@@ -91,6 +93,7 @@ export async function openKeyring(options: OpenKeyringOptions): Promise<Keyring>
       homeDir: options.homeDir,
       passphrase: options.passphrase,
       platform,
+      ...(options.rememberDecrypted ? { rememberDecrypted: true } : {}),
     });
   }
   const keyring = new KeytarKeyring({

@@ -3,6 +3,7 @@ import { formatExpiration, isVaultError, VaultError, type VaultErrorCode } from 
 import { hostHeaderFor, LISTEN_HOST, type PortSource } from '../buildServer.js';
 import { createHttpApp, sendError, type HttpError } from '../httpApp.js';
 import type { Logger } from '../logging.js';
+import { credentialsRoute } from './credentialsRoute.js';
 import { containerPath } from '../routes/container.js';
 import type { PreparedCredentials } from '../sessions/refreshingCredentials.js';
 import type { CreateSessionRequest, SessionRegistry } from '../sessions/sessionRegistry.js';
@@ -44,6 +45,7 @@ export function statusForCode(code: string): number {
     case 'MFA_REQUIRED':
     case 'MFA_INVALID':
     case 'SESSION_NEEDS_MFA':
+    case 'DAEMON_MISMATCH':
       return 409;
     case 'STS_ACCESS_DENIED':
     case 'STS_INVALID_CLIENT_TOKEN':
@@ -376,6 +378,8 @@ export function buildControlServer(options: ControlServerOptions): FastifyInstan
       throw firstError;
     },
   });
+
+  credentialsRoute(app, registry);
 
   app.post('/shutdown', {
     schema: routeSchema({ 202: { type: 'object', additionalProperties: false, properties: { stopping: { type: 'boolean' } } } }),

@@ -89,6 +89,32 @@ export interface DaemonStatus {
   version: string;
 }
 
+/** `POST /credentials`: a command's request for a profile's credentials (see ResolveRequest). */
+export interface ResolveCredentialsBody {
+  profile: string;
+  region?: string;
+  durationSeconds?: number;
+  noSession?: boolean;
+  mfaToken?: string;
+  environment: string;
+  backend?: string;
+  /** Answer from a live session of the profile when there is one (credential_process). */
+  preferSession?: boolean;
+}
+
+export interface ResolvedCredentialsResponse {
+  profile: string;
+  region?: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken: string;
+  /** `YYYY-MM-DDTHH:MM:SSZ`. */
+  expiration: string;
+  /** `session` (a live session's served credentials) or `keyring` (resolved by the daemon's chain). */
+  source: 'session' | 'keyring';
+  sessionId?: string;
+}
+
 /** `GET /sessions/by-profile/:profile/credentials`, for `vault export` (credential_process). */
 export interface ProfileCredentialsResponse {
   sessionId: string;

@@ -65,6 +65,11 @@ export class SessionRegistry {
     };
   }
 
+  /** Where sessions get their credentials; the control API's credential route resolves through it too. */
+  get sourceFactory(): CredentialSourceFactory {
+    return this.init.sourceFactory;
+  }
+
   get size(): number {
     return this.sessions.size;
   }
