@@ -5,7 +5,7 @@ import { createHttpApp, notFound } from './httpApp.js';
 import { AuditLog, silentLogger, type Logger } from './logging.js';
 import { noPeerPid, type PeerPidResolver } from './peerPid.js';
 import { containerFastPath, containerRoutes, type SessionLookup } from './routes/container.js';
-import { imdsRoutes } from './routes/imds.js';
+import { ImdsTokens, imdsFastPath, imdsRoutes } from './routes/imds.js';
 import type { Session } from './sessions/session.js';
 
 /** The listener's port, or a function giving it (a port of 0 is only known after listen). */
@@ -82,6 +82,8 @@ export interface BuildImdsServerOptions {
   peerPids?: boolean | PeerPidResolver;
   clock?: Clock;
   roleName?: string;
+  /** Serve the hot request before fastify routes it (see imdsFastPath). Default true. */
+  fastPath?: boolean;
 }
 
 /**
@@ -90,16 +92,25 @@ export interface BuildImdsServerOptions {
  */
 export function buildImdsServer(session: Session, options: BuildImdsServerOptions): FastifyInstance {
   const logger = options.logger ?? options.audit?.logger;
-  const app = createHttpApp({ logger });
   const audit = options.audit ?? new AuditLog(logger ?? silentLogger(), options.peerPids ?? true);
-  app.setNotFoundHandler(notFound(['GET', 'PUT']));
-  watchConnections(app, audit);
-  void app.register(imdsRoutes, {
+  const clock = options.clock ?? systemClock;
+  const routes = {
     session,
     expectedHost: hostHeaderFor(options.port),
-    clock: options.clock ?? systemClock,
+    clock,
     audit,
+    tokens: new ImdsTokens(clock),
     ...(options.roleName ? { roleName: options.roleName } : {}),
+  };
+  let closing = false;
+  const fastPath = options.fastPath === false ? undefined : imdsFastPath({ ...routes, closing: () => closing });
+  const app = createHttpApp({ logger, ...(fastPath ? { fastPath } : {}) });
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
   });
+  app.setNotFoundHandler(notFound(['GET', 'PUT']));
+  watchConnections(app, audit);
+  void app.register(imdsRoutes, routes);
   return app;
 }

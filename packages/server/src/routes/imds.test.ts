@@ -1,6 +1,10 @@
+import { tracingChannel } from 'node:diagnostics_channel';
+import { Agent, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { ManualClock, VaultError } from '@vault/core';
 import { createHarness, imdsClient } from '../testing/harness.js';
+import { buildImdsServer } from '../buildServer.js';
 import { ImdsTokens, imdsRoleName, instanceIdOf } from './imds.js';
 
 const MIN = 60_000;
@@ -199,5 +203,91 @@ describe('IMDS metadata routes', () => {
     const res = await imds.get('/latest/meta-data/iam/security-credentials/account-a');
     expect(res.statusCode).toBe(503);
     expect(res.json().Code).toBe('STS_ACCESS_DENIED');
+  });
+});
+
+describe('IMDS fast path (real listener): the same answers as the fastify route', () => {
+  async function listen() {
+    const h = createHarness();
+    const { session } = await h.start({ kind: 'imds' });
+    let port = 0;
+    const app = buildImdsServer(session, { port: () => port, audit: h.audit, clock: h.clock });
+    let fastifyRequests = 0;
+    const count = () => {
+      fastifyRequests++;
+    };
+    const channel = tracingChannel('fastify.request.handler');
+    channel.start.subscribe(count);
+    app.addHook('onClose', (_i, done) => {
+      channel.start.unsubscribe(count);
+      done();
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    port = (app.server.address() as AddressInfo).port;
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const send = (method: string, path: string, headers: Record<string, string>) =>
+      new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port, path, method, headers, agent }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const token = async (ttl = '21600') => (await send('PUT', '/latest/api/token', { 'x-aws-ec2-metadata-token-ttl-seconds': ttl })).body;
+    const path = `/latest/meta-data/iam/security-credentials/${imdsRoleName(session.profile)}`;
+    return { h, session, app, send, token, path, agent, fastifyRequests: () => fastifyRequests };
+  }
+
+  it('serves the credential request without fastify: same body and content type; a token is checked once per connection until it expires', async () => {
+    const t = await listen();
+    try {
+      const token = await t.token('60');
+      const before = t.fastifyRequests(); // the token PUT went through fastify
+      const fast = await t.send('GET', t.path, { 'x-aws-ec2-metadata-token': token });
+      expect(fast.status).toBe(200);
+      expect(await t.send('GET', t.path, { 'x-aws-ec2-metadata-token': token }).then((r) => r.status)).toBe(200);
+      expect(t.fastifyRequests()).toBe(before);
+      const routed = await imdsClient(t.session, t.h.clock, t.h.audit).get(t.path);
+      expect(fast.body).toBe(routed.body);
+      expect(fast.headers['content-type']).toBe(routed.headers['content-type']);
+      expect(t.session.requestsServed).toBe(3);
+
+      // The same connection, the same token, past its TTL: fastify answers 401.
+      t.h.clock.advance(61_000);
+      const expired = await t.send('GET', t.path, { 'x-aws-ec2-metadata-token': token });
+      expect(expired.status).toBe(401);
+      expect(JSON.parse(expired.body).Code).toBe('UNAUTHORIZED');
+    } finally {
+      t.agent.destroy();
+      await t.app.close();
+    }
+  });
+
+  it('hands everything else to fastify: no token, a forged or foreign token, wrong Host, Origin, another path', async () => {
+    const t = await listen();
+    const other = imdsClient(t.session, t.h.clock, t.h.audit); // another listener, another key
+    try {
+      const token = await t.token();
+      const foreign = await other.token();
+      const cases: Array<[string, string, Record<string, string>, number]> = [
+        ['no token', t.path, {}, 401],
+        ['forged token', t.path, { 'x-aws-ec2-metadata-token': `${token.split('.')[0]}.AAAA` }, 401],
+        ['token of another listener', t.path, { 'x-aws-ec2-metadata-token': foreign }, 401],
+        ['wrong Host', t.path, { 'x-aws-ec2-metadata-token': token, host: 'evil.example' }, 403],
+        ['Origin', t.path, { 'x-aws-ec2-metadata-token': token, origin: 'https://evil.example' }, 403],
+        ['another role name', '/latest/meta-data/iam/security-credentials/other-role', { 'x-aws-ec2-metadata-token': token }, 404],
+      ];
+      for (const [what, path, headers, status] of cases) {
+        const res = await t.send('GET', path, headers);
+        expect({ what, status: res.status }).toEqual({ what, status });
+        expect(res.body).not.toContain('SecretAccessKey');
+      }
+      expect(t.session.requestsServed).toBe(0);
+    } finally {
+      t.agent.destroy();
+      await t.app.close();
+    }
   });
 });

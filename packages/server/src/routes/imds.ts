@@ -1,7 +1,8 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { formatExpiration, isVaultError, type Clock } from '@vault/core';
-import { ALL_METHODS, checkFastifyRequest, sendError, sendRejection } from '../httpApp.js';
+import { ALL_METHODS, checkFastifyRequest, checkRequest, sendError, sendRejection } from '../httpApp.js';
 import type { AuditLog } from '../logging.js';
 import type { Session } from '../sessions/session.js';
 import { accountIdOf, errorResponses, imdsCredentialsSchema } from '../wire.js';
@@ -34,15 +35,20 @@ export class ImdsTokens {
   }
 
   verify(token: string | undefined): boolean {
-    if (typeof token !== 'string') return false;
+    return this.expiryOf(token) !== undefined;
+  }
+
+  /** When a valid, unexpired token expires (epoch ms); undefined for anything else. */
+  expiryOf(token: string | undefined): number | undefined {
+    if (typeof token !== 'string') return undefined;
     const dot = token.indexOf('.');
-    if (dot <= 0) return false;
+    if (dot <= 0) return undefined;
     const payload = token.slice(0, dot);
     const presented = createHash('sha256').update(token.slice(dot + 1)).digest();
     const expected = createHash('sha256').update(this.mac(payload)).digest();
-    if (!timingSafeEqual(presented, expected)) return false;
+    if (!timingSafeEqual(presented, expected)) return undefined;
     const expiresAt = parseInt(payload, 36);
-    return Number.isFinite(expiresAt) && this.clock.now() < expiresAt;
+    return Number.isFinite(expiresAt) && this.clock.now() < expiresAt ? expiresAt : undefined;
   }
 
   private mac(payload: string): string {
@@ -58,6 +64,8 @@ export interface ImdsRoutesOptions {
   audit: AuditLog;
   /** Name in the role list; defaults to the profile when it is a valid IAM role name. */
   roleName?: string;
+  /** The listener's token issuer (shared with its fast path); a new one by default. */
+  tokens?: ImdsTokens;
 }
 
 /** The single role name an IMDS session lists. */
@@ -109,7 +117,7 @@ const identitySchema = {
  */
 export async function imdsRoutes(app: FastifyInstance, options: ImdsRoutesOptions): Promise<void> {
   const { session, expectedHost, clock, audit } = options;
-  const tokens = new ImdsTokens(clock);
+  const tokens = options.tokens ?? new ImdsTokens(clock);
   const roleName = options.roleName ?? imdsRoleName(session.profile);
   const instanceId = instanceIdOf(session.id);
   const region = () => session.region ?? 'us-east-1';
@@ -219,6 +227,51 @@ export async function imdsRoutes(app: FastifyInstance, options: ImdsRoutesOption
       version: '2017-09-30',
     }),
   );
+}
+
+export interface ImdsFastPathOptions {
+  session: Session;
+  expectedHost: () => string;
+  clock: Clock;
+  audit: AuditLog;
+  tokens: ImdsTokens;
+  roleName?: string;
+  /** True once the app is closing: then fastify answers (503) instead. */
+  closing: () => boolean;
+}
+
+/**
+ * The hot IMDS request — `GET …/security-credentials/NAME` with a live token, passing every guard,
+ * credentials cached — answered before fastify routes it, with the same bytes and headers as the
+ * fastify route; anything else goes to fastify untouched (see containerFastPath). A token this
+ * connection has already proved is recognised by equality until it expires: the HMAC is checked
+ * once per connection and token, not once per request, and a connection only ever learns that a
+ * token it sent itself was valid.
+ */
+export function imdsFastPath(options: ImdsFastPathOptions): (request: IncomingMessage, response: ServerResponse) => boolean {
+  const { session, expectedHost, clock, audit, tokens, closing } = options;
+  const path = `/latest/meta-data/iam/security-credentials/${options.roleName ?? imdsRoleName(session.profile)}`;
+  const proved = new WeakMap<object, { token: string; expiresAt: number }>();
+  return (request, response) => {
+    if (request.method !== 'GET' || request.url !== path || closing()) return false;
+    const token = request.headers[TOKEN_HEADER];
+    if (typeof token !== 'string') return false;
+    const known = proved.get(request.socket);
+    if (known === undefined || known.token !== token || clock.now() >= known.expiresAt) {
+      const expiresAt = tokens.expiryOf(token);
+      if (expiresAt === undefined) return false;
+      proved.set(request.socket, { token, expiresAt });
+    }
+    if (checkRequest(request.headers, request.method, request.socket.remoteAddress, expectedHost(), 'GET')) return false;
+    const ready = session.currentCredentials();
+    if (ready === undefined) return false;
+    const body = ready.imdsBody();
+    response.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
+    response.end(body);
+    session.requestsServed++;
+    audit.credentialsServed(request.socket, session, 'imds');
+    return true;
+  };
 }
 
 function headerValue(request: FastifyRequest, name: string): string | undefined {
