@@ -94,11 +94,13 @@ export class AuditLog {
   private readonly auditLogger: Logger;
   /**
    * One line per credential served must cost next to nothing (the credential route is
-   * benchmarked against bare node:http), so everything but the time and message is bound into a
-   * pino child once per connection, session and route: a keep-alive client's later requests
-   * each write a pre-serialized line.
+   * benchmarked against bare node:http): everything but the time is serialized by pino once per
+   * connection, session and route (a child logger's bindings), and a keep-alive client's later
+   * requests each append `{"level":30,"time":…` + that text to the log stream directly.
    */
-  private readonly byConnection = new WeakMap<object, Map<string, Logger>>();
+  private readonly byConnection = new WeakMap<object, Map<string, string>>();
+  /** The stream the logger writes to, when info lines are enabled at all. */
+  private readonly stream: { write(line: string): unknown } | undefined;
 
   constructor(
     readonly logger: Logger,
@@ -106,6 +108,13 @@ export class AuditLog {
   ) {
     this.pids = pids === true ? defaultPeerPidResolver() : pids === false ? noPeerPid : pids;
     this.auditLogger = logger.child({}, { redact: { paths: [...AUDIT_REDACT_PATHS], censor: REDACTED } });
+    const symbols = pino.symbols as unknown as { streamSym: symbol };
+    this.stream = logger.isLevelEnabled('info') ? (logger as unknown as Record<symbol, { write(line: string): unknown }>)[symbols.streamSym] : undefined;
+  }
+
+  /** The line pino would write for `child.info(SERVED)`, with the time of now. */
+  private writeServed(suffix: string): void {
+    this.stream?.write(`{"level":30,"time":${Date.now()}${suffix}`);
   }
 
   /**
@@ -117,11 +126,11 @@ export class AuditLog {
     const key = roleArn === undefined ? `${session.id} ${route}` : `${session.id} ${route} ${roleArn}`;
     let children = this.byConnection.get(socket);
     const cached = children?.get(key);
-    if (cached) {
-      cached.info(SERVED);
+    if (cached !== undefined) {
+      this.writeServed(cached);
       return;
     }
-    const bind = (pid: number | undefined): Logger => {
+    const bind = (pid: number | undefined): string => {
       const client = pid === undefined ? { address: socket.remoteAddress, port: socket.remotePort } : { address: socket.remoteAddress, port: socket.remotePort, pid };
       const child = this.auditLogger.child({
         audit: 'credentials-served',
@@ -131,26 +140,34 @@ export class AuditLog {
         ...(roleArn === undefined ? {} : { roleArn }),
         client,
       });
+      // pino's own serialization of the bindings (`,"pid":…,"audit":…,"client":{…}`), redaction applied.
+      const chindings = (child as unknown as Record<symbol, string>)[(pino.symbols as unknown as { chindingsSym: symbol }).chindingsSym];
+      const suffix = `${chindings},"msg":${JSON.stringify(SERVED)}}\n`;
+      children = this.byConnection.get(socket);
       if (!children) {
         children = new Map();
         this.byConnection.set(socket, children);
       }
-      children.set(key, child);
-      return child;
+      children.set(key, suffix);
+      return suffix;
     };
     if (this.pids === noPeerPid || socket.remotePort === undefined) {
-      bind(undefined).info(SERVED);
+      this.writeServed(bind(undefined));
       return;
     }
     const settled = this.pids.settled?.(socket);
     if (settled !== undefined) {
-      bind(settled.pid).info(SERVED);
+      this.writeServed(bind(settled.pid));
       return;
     }
+    // The pid lookup has not finished: write the line when it has, saying when it was served.
+    // (Every request of the connection until then lands here; the first to settle binds for all.)
     const time = Date.now();
+    const servedAt = `,"servedAt":"${new Date(time).toISOString()}"`;
+    const boundNow = () => this.byConnection.get(socket)?.get(key);
     this.pids.lookup(socket).then(
-      (pid) => (children?.get(key) ?? bind(pid)).info({ servedAt: new Date(time).toISOString() }, SERVED),
-      () => (children?.get(key) ?? bind(undefined)).info(SERVED),
+      (pid) => this.stream?.write(`{"level":30,"time":${Date.now()}${servedAt}${boundNow() ?? bind(pid)}`),
+      () => this.writeServed(boundNow() ?? bind(undefined)),
     );
   }
 
