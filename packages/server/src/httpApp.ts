@@ -1,6 +1,7 @@
 import { hash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { isLoopback } from './peerPid.js';
 import { silentLogger, type Logger } from './logging.js';
@@ -33,6 +34,23 @@ export interface HttpAppOptions {
 /** Fastify's default; SDK clients reuse connections. */
 const KEEP_ALIVE_TIMEOUT_MS = 72_000;
 
+/**
+ * How often node looks for connections past headersTimeout/requestTimeout. Node's default is
+ * 30 s, which would let a slowloris client hold a connection for up to 35 s despite the 5 s bound.
+ */
+export const CONNECTIONS_CHECK_INTERVAL_MS = 1_000;
+
+/**
+ * What every vault listener's node:http server is created with. `requireHostHeader: false`: an
+ * HTTP/1.1 request without Host would otherwise get node's own bodiless 400; our guards refuse it
+ * (403 HOST_NOT_ALLOWED, JSON) like every other request with the wrong Host.
+ */
+const NODE_SERVER_OPTIONS = {
+  maxHeaderSize: MAX_HEADER_BYTES,
+  requireHostHeader: false,
+  connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS,
+} as const;
+
 export type HttpError = Error & { statusCode?: number; code?: string; validation?: unknown };
 export type HttpErrorHandler = (error: HttpError, request: FastifyRequest, reply: FastifyReply) => FastifyReply;
 
@@ -52,7 +70,7 @@ export function createHttpApp(options: HttpAppOptions = {}): FastifyInstance {
     requestIdHeader: false,
     bodyLimit: options.bodyLimit ?? 1024,
     requestTimeout: REQUEST_TIMEOUT_MS,
-    http: { maxHeaderSize: MAX_HEADER_BYTES },
+    http: { ...NODE_SERVER_OPTIONS },
     // ARNs in the role-arn route can be long; nothing else in a path is.
     routerOptions: { maxParamLength: 2200 },
     clientErrorHandler: jsonClientError,
@@ -62,7 +80,7 @@ export function createHttpApp(options: HttpAppOptions = {}): FastifyInstance {
     ...(fastPath
       ? {
           serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
-            createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
+            createServer({ ...NODE_SERVER_OPTIONS }, (req, res) => {
               if (!fastPath(req, res)) handler(req, res);
             }),
         }
@@ -72,6 +90,9 @@ export function createHttpApp(options: HttpAppOptions = {}): FastifyInstance {
   app.server.headersTimeout = HEADERS_TIMEOUT_MS;
   app.server.requestTimeout = REQUEST_TIMEOUT_MS;
   app.server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  // Requests node answers by itself unless told otherwise: answered as JSON here too.
+  app.server.on('checkExpectation', rejectExpectation);
+  app.server.on('connect', rejectConnect);
 
   app.setErrorHandler(options.errorHandler ?? defaultErrorHandler);
   return app;
@@ -124,6 +145,23 @@ function jsonClientError(this: unknown, error: Error & { code?: string }, socket
     );
   }
   socket.destroy(error);
+}
+
+/** `Expect` other than 100-continue: node would send a bodiless 417. */
+function rejectExpectation(_request: IncomingMessage, response: ServerResponse): void {
+  const body = JSON.stringify(errorBody('EXPECTATION_FAILED', 'only Expect: 100-continue is supported'));
+  response.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body), connection: 'close' });
+  response.end(body);
+}
+
+/** CONNECT (a proxy tunnel): node would drop the connection without a word. */
+function rejectConnect(_request: IncomingMessage, socket: Duplex): void {
+  const body = JSON.stringify(errorBody('METHOD_NOT_ALLOWED', 'CONNECT is not allowed'));
+  socket.on('error', () => undefined);
+  socket.end(
+    `HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json; charset=utf-8\r\nCache-Control: no-store\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 /** Constant-time string comparison through equal-length digests (lengths leak nothing). */
