@@ -44,3 +44,17 @@ export function processArguments(): string {
   }
   return lines.join('\n');
 }
+
+/**
+ * `/proc/PID/cmdline` of one process, read while it runs (arguments joined by spaces); '' once it
+ * has ended. Only the arguments: `/proc/PID/environ` legitimately carries the file backend's
+ * passphrase (AWS_VAULT_FILE_PASSPHRASE), as it would in the user's shell.
+ */
+export function cmdlineOf(pid: number | undefined): string {
+  if (pid === undefined) return '';
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`).toString('utf8').replace(/\0/g, ' ');
+  } catch {
+    return '';
+  }
+}
