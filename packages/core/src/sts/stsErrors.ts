@@ -65,10 +65,28 @@ export function toStsError(error: unknown, ctx: StsCallContext): VaultError {
     case 'RegionDisabledException':
       return make('STS_FAILED', 'activate STS in this region in the IAM console, or use another region');
   }
-  const network = /ECONNREFUSED|ENOTFOUND|ETIMEDOUT|ECONNRESET|EAI_AGAIN|socket hang up|TimeoutError/i;
-  if (network.test(`${awsCode} ${awsMessage}`)) {
-    return new VaultError('STS_UNAVAILABLE', `${what}: cannot reach STS at ${ctx.endpoint} (${awsCode})`, {
-      hint: 'check the network, region and endpoint settings (AWS_ENDPOINT_URL_STS, endpoint_url)',
+  // A reply the SDK could not parse (cut off, or not STS's XML at all): STS, or something between
+  // us and it, answered badly. Said as such: the SDK's own text points at fields of its error object.
+  if (e.name === 'MalformedResponse' || /XML parse error|Deserialization error|not well-formed|Unexpected end of/i.test(awsMessage)) {
+    const received = e.name === 'MalformedResponse' ? 'a reply without complete credentials' : 'a malformed reply (not valid STS XML)';
+    return new VaultError('STS_UNAVAILABLE', `${what}: STS at ${ctx.endpoint} sent ${received}`, {
+      hint: 'try again shortly; if it keeps happening, check that AWS_ENDPOINT_URL_STS / endpoint_url point at STS and no proxy rewrites its replies',
+      cause: error,
+    });
+  }
+  const network = /ECONNREFUSED|ENOTFOUND|ETIMEDOUT|ECONNRESET|EPIPE|EAI_AGAIN|socket hang up|TimeoutError/i;
+  if (network.test(`${awsCode} ${e.code ?? ''} ${awsMessage}`)) {
+    // The SDK names a reset connection `TimeoutError` too; its errno says what really happened.
+    const errno = typeof e.code === 'string' && /^E[A-Z_]+$/.test(e.code) ? e.code : undefined;
+    const reset = errno === 'ECONNRESET' || errno === 'EPIPE' || (errno === undefined && /socket hang up/i.test(awsMessage));
+    const timedOut = !reset && (errno === 'ETIMEDOUT' || (errno === undefined && /TimeoutError|timed? ?out/i.test(`${awsCode} ${awsMessage}`)));
+    const detail = reset
+      ? `the connection to STS at ${ctx.endpoint} was reset (${errno ?? 'ECONNRESET'})`
+      : timedOut
+        ? `STS at ${ctx.endpoint} did not answer in time (${errno ?? 'ETIMEDOUT'})`
+        : `cannot reach STS at ${ctx.endpoint} (${errno ?? awsCode})`;
+    return new VaultError('STS_UNAVAILABLE', `${what}: ${detail}`, {
+      hint: `${reset || timedOut ? 'try again shortly; if it keeps happening, ' : ''}check the network, region and endpoint settings (AWS_ENDPOINT_URL_STS, endpoint_url)`,
       cause: error,
     });
   }
