@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import type { ChildProcess } from 'node:child_process';
 import { VaultError, type TemporaryCredentials, type VaultErrorCode } from '@vault/core';
@@ -197,6 +198,23 @@ function toVaultError(body: unknown, status: number): VaultError {
   return new VaultError(code, message, typeof b.Hint === 'string' ? { hint: b.Hint } : {});
 }
 
+/** Whether the pid file names a live process other than `spawned` (a daemon another command started). */
+function otherDaemonStarting(stateDir: string, spawned: number | undefined): boolean {
+  let pid: number;
+  try {
+    pid = Number.parseInt(readFileSync(daemonPaths(stateDir).pidFile, 'utf8').trim(), 10);
+  } catch {
+    return false;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || pid === spawned) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export interface EnsureDaemonOptions {
   stateDir?: string;
   /** Starts a daemon in the background (the CLI spawns `vault server run` detached). */
@@ -236,8 +254,10 @@ export async function ensureDaemon(options: EnsureDaemonOptions): Promise<Ensure
   for (;;) {
     if (await client.isRunning()) return { client, started: true };
     // A spawned daemon that exits may have lost a race to another one that now answers;
-    // the isRunning check above runs once more before giving up.
-    if (exit !== undefined || Date.now() >= deadline) break;
+    // the isRunning check above runs once more before giving up. After a crash several commands
+    // may start one at once: while another daemon's pid file is fresh, wait for that one.
+    if (Date.now() >= deadline) break;
+    if (exit !== undefined && !otherDaemonStarting(stateDir, child?.pid)) break;
     await new Promise((resolve) => setTimeout(resolve, interval));
   }
   if (exit !== undefined && (await client.isRunning())) return { client, started: false };

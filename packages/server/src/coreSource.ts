@@ -90,6 +90,7 @@ export function coreSourceFactory(options: CoreSourceOptions): CredentialSourceF
           code = undefined;
           await chain.renewMfaSession(mfaToken);
         },
+        mfaSessionUsable: async () => !(await chain.needsMfaCode()),
       };
     },
   };

@@ -31,6 +31,12 @@ export interface CredentialSource {
   mfaSessionExpiration(): Date | undefined;
   /** Revive an expired MFA session with a fresh code (one GetSessionToken). */
   renew(mfaToken: string): Promise<void>;
+  /**
+   * Whether the MFA session the source refreshes from still has enough life, judged from the
+   * keyring cache without calling STS (undefined: cannot tell). A restored session asks it so that
+   * `vault session ls` shows needs-mfa at once instead of at the next refresh.
+   */
+  mfaSessionUsable?(): Promise<boolean | undefined>;
 }
 
 export interface CredentialSourceFactory {

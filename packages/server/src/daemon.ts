@@ -1,8 +1,7 @@
 import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { systemClock, VaultError, type Clock } from '@vault/core';
-import { buildImdsServer, buildServer, LISTEN_HOST } from './buildServer.js';
+import { isVaultError, systemClock, VaultError, type Clock } from '@vault/core';
+import { buildImdsServer, buildServer } from './buildServer.js';
 import { DaemonClient } from './client.js';
 import { buildControlServer } from './control/controlServer.js';
 import type { CredentialSourceFactory } from './credentialSource.js';
@@ -11,7 +10,10 @@ import type { PeerPidResolver } from './peerPid.js';
 import type { BackoffPolicy } from './sessions/refreshingCredentials.js';
 import { systemScheduler, type Scheduler } from './sessions/scheduler.js';
 import { SessionRegistry } from './sessions/sessionRegistry.js';
-import type { ImdsListener, Session } from './sessions/session.js';
+import type { ImdsListener, Session, SessionOwnerInfo } from './sessions/session.js';
+import { credentialPortOf, isOwnerAlive, isProcessAlive, loadForRestore, type LoadedForRestore } from './sessions/restore.js';
+import type { SessionStore } from './sessions/sessionStore.js';
+import { listenOnLoopback } from './listenPort.js';
 import { SERVER_VERSION } from './version.js';
 import { daemonPaths, defaultStateDir, type DaemonPaths } from './paths.js';
 
@@ -44,6 +46,29 @@ export interface StartDaemonOptions {
   handleSignals?: boolean;
   /** A pid file younger than this with a live pid is a daemon still starting, not a stale one. */
   startupGraceMs?: number;
+  /**
+   * Where sessions are recorded (the keyring) so that a daemon started after a crash brings them
+   * back with the same ids, tokens and ports. Without it sessions live in memory only.
+   */
+  sessionStore?: SessionStore;
+  /** Whether the owner of an `exec --server` session still runs (default: pid and /proc start time). */
+  ownerAlive?: (owner: SessionOwnerInfo) => boolean;
+}
+
+/** What a start restored from the session store. */
+export interface RestoreSummary {
+  /** Sessions back under their old ids (those in `failed` included). */
+  restored: string[];
+  /** Restored, but in state `failed` (their port was taken). */
+  failed: string[];
+  /** Forgotten: the `vault exec --server` that owned them had ended. */
+  dropped: string[];
+  /** Records that could not be read. */
+  skipped: Array<{ id: string; reason: string }>;
+  /** Why nothing could be restored (the keyring could not be read), if so. */
+  error?: string;
+  /** From the start of startDaemon until the credential listener served the restored sessions. */
+  ms: number;
 }
 
 export interface Daemon {
@@ -59,19 +84,18 @@ export interface Daemon {
   stop(reason?: string): Promise<void>;
   /** Resolves once the daemon has stopped (shutdown route, signal, or stop()). */
   readonly closed: Promise<void>;
+  /** What was restored at start (undefined without a session store). */
+  readonly restore: RestoreSummary | undefined;
+  /** Resolves once restored sessions have been checked (fetched, or their MFA session looked up). */
+  readonly restoreChecked: Promise<void>;
 }
 
 /** Unix socket paths are limited to 108 bytes on Linux (104 on macOS). */
 const MAX_SOCKET_PATH = 103;
 
+/** Alive and not a zombie: a daemon killed with -9 may linger as one until its parent reaps it. */
 function isAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return isProcessAlive(pid);
 }
 
 function readPid(pidFile: string): number | undefined {
@@ -91,6 +115,11 @@ function removeQuietly(path: string): void {
   }
 }
 
+/** Removes the pid file only while it still names `pid`: never another daemon's fresh claim. */
+function removePidFileOf(pidFile: string, pid: number): void {
+  if (readPid(pidFile) === pid) removeQuietly(pidFile);
+}
+
 /** The state directory: created 0700, and refused when someone else owns it. */
 export function prepareStateDir(stateDir: string): void {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
@@ -107,9 +136,11 @@ export function prepareStateDir(stateDir: string): void {
 /**
  * Whether the state directory is free for a new daemon. A daemon answering on the socket owns it
  * (refused); a pid file whose process is gone, or whose socket does not answer once the startup
- * grace has passed, is stale and removed with its socket.
+ * grace has passed, is stale and removed. The stale socket and daemon.json are removed by the
+ * caller once it holds the pid file, so that two daemons started at once after a crash cannot
+ * remove each other's files.
  */
-async function claimStateDir(paths: DaemonPaths, graceMs: number): Promise<void> {
+async function claimStateDir(paths: DaemonPaths, graceMs: number): Promise<number | undefined> {
   const client = new DaemonClient({ socketPath: paths.socket, timeoutMs: 1_000 });
   const status = await client.status().catch(() => undefined);
   if (status) {
@@ -129,9 +160,8 @@ async function claimStateDir(paths: DaemonPaths, graceMs: number): Promise<void>
       throw new VaultError('USAGE', `a vault daemon is starting (pid ${pid})`, { hint: 'wait a moment and try again' });
     }
   }
-  removeQuietly(paths.socket);
-  removeQuietly(paths.pidFile);
-  removeQuietly(paths.stateFile);
+  if (pid !== undefined) removePidFileOf(paths.pidFile, pid);
+  return pid;
 }
 
 function writePrivateFile(path: string, content: string, exclusive = false): void {
@@ -156,8 +186,9 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
       hint: 'set VAULT_STATE_DIR to a shorter directory',
     });
   }
+  const startMs = Date.now();
   prepareStateDir(paths.stateDir);
-  await claimStateDir(paths, options.startupGraceMs ?? 10_000);
+  const stalePid = await claimStateDir(paths, options.startupGraceMs ?? 10_000);
   // Claim the pid file before anything listens, so a second daemon starting now sees us.
   try {
     writePrivateFile(paths.pidFile, `${process.pid}\n`, true);
@@ -167,6 +198,9 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
     }
     throw error;
   }
+  // Ours now: a socket or daemon.json still here was left by a daemon that did not stop cleanly.
+  removeQuietly(paths.socket);
+  removeQuietly(paths.stateFile);
 
   const clock = options.clock ?? systemClock;
   let closeLog: (() => void) | undefined;
@@ -177,13 +211,20 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
     closeLog = opened.close;
   }
   const audit = new AuditLog(logger, options.peerPids ?? true);
+  if (stalePid !== undefined && stalePid !== process.pid) {
+    logger.warn({ event: 'stale-daemon-files', pid: stalePid }, 'removed the pid file and socket of a daemon that did not stop cleanly (crashed or killed)');
+  }
 
   const imdsListeners = new Set<FastifyInstance>();
-  const openImdsListener = async (session: Session): Promise<ImdsListener> => {
+  const openImdsListener = async (session: Session, wanted?: number): Promise<ImdsListener> => {
     let imdsPort = 0;
     const app = buildImdsServer(session, { port: () => imdsPort, audit, clock });
-    await app.listen({ host: LISTEN_HOST, port: 0 });
-    imdsPort = (app.server.address() as AddressInfo).port;
+    try {
+      imdsPort = await listenOnLoopback(app, wanted);
+    } catch (error) {
+      await app.close().catch(() => undefined);
+      throw error;
+    }
     imdsListeners.add(app);
     return {
       port: imdsPort,
@@ -203,9 +244,25 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
     logger,
     audit,
     openImdsListener,
+    ...(options.sessionStore ? { store: options.sessionStore, credentialPort: () => port } : {}),
   });
 
-  let port = options.port ?? 0;
+  // Sessions a killed daemon left in the store: read before listening, since their URIs name the
+  // port. Started now, so that the keyring's key derivations (off the event loop) overlap with
+  // compiling the routes below.
+  let restoreError: string | undefined;
+  const loading: Promise<LoadedForRestore | undefined> = options.sessionStore
+    ? loadForRestore(options.sessionStore, options.ownerAlive ?? isOwnerAlive).catch((error: unknown) => {
+        // The records stay in the keyring: a later start that can read it restores them.
+        restoreError = isVaultError(error) ? error.message : 'the keyring could not be read';
+        logger.error({ event: 'restore-failed', code: isVaultError(error) ? error.code : 'INTERNAL', message: restoreError }, 'sessions could not be restored');
+        return undefined;
+      })
+    : Promise.resolve(undefined);
+
+  let port = 0;
+  let wantedPort: number | undefined;
+  let loaded: LoadedForRestore | undefined;
   const server = buildServer({ sessions: registry, port: () => port, audit });
   let stopping: Promise<void> | undefined;
   let resolveClosed!: () => void;
@@ -222,16 +279,38 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
   });
 
   const onSignal = (signal: NodeJS.Signals) => void daemon.stop(signal);
+  let socketBound = false;
   const cleanupFiles = () => {
-    removeQuietly(paths.socket);
-    removeQuietly(paths.pidFile);
-    removeQuietly(paths.stateFile);
+    // Only what is ours: a failed start must not remove a daemon's that won a race with it.
+    if (socketBound) removeQuietly(paths.socket);
+    removePidFileOf(paths.pidFile, process.pid);
+    if (socketBound) removeQuietly(paths.stateFile);
   };
 
+  let restore: RestoreSummary | undefined;
+  const restored: Session[] = [];
   try {
-    await server.listen({ host: LISTEN_HOST, port });
-    port = (server.server.address() as AddressInfo).port;
+    await Promise.all([server.ready(), control.ready()]);
+    loaded = await loading;
+    wantedPort = options.port ?? (loaded ? credentialPortOf(loaded.records) : undefined);
+    port = wantedPort ?? 0;
+    // Restored sessions are registered before anything listens: a client's first request after
+    // the restart finds its session, with the credentials it was being served.
+    for (const record of loaded?.records ?? []) restored.push(await registry.restore(record, wantedPort ?? 0));
+    try {
+      port = await listenOnLoopback(server, wantedPort);
+    } catch (error) {
+      if (options.port !== undefined || wantedPort === undefined || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+      // Someone took the port while the daemon was down: the container sessions it named fail
+      // (their clients' URIs cannot be served) rather than silently moving; new ones get a new port.
+      logger.error({ event: 'restore-port-taken', port: wantedPort }, 'the credential port of the restored sessions is taken');
+      port = await listenOnLoopback(server);
+      for (const session of restored) {
+        if (session.kind === 'ecs' && !session.fault) registry.markPortTaken(session, wantedPort, `the credential port ${wantedPort} was taken while the daemon was down`);
+      }
+    }
     await control.listen({ path: paths.socket });
+    socketBound = true;
     chmodSync(paths.socket, 0o600);
     const state: DaemonStateFile = {
       pid: process.pid,
@@ -242,6 +321,9 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
     };
     writePrivateFile(paths.stateFile, `${JSON.stringify(state, null, 2)}\n`);
   } catch (error) {
+    // Restored sessions go quiet but keep their records: the next start tries again.
+    await registry.release();
+    await Promise.allSettled([...imdsListeners].map((app) => app.close()));
     await Promise.allSettled([server.close(), control.close()]);
     cleanupFiles();
     logger.error({ event: 'daemon-start-failed', message: (error as Error).message }, 'daemon could not start');
@@ -254,6 +336,26 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
     process.once('SIGINT', onSignal);
   }
 
+  if (options.sessionStore) {
+    restore = {
+      restored: restored.map((s) => s.id),
+      failed: restored.filter((s) => s.fault).map((s) => s.id),
+      dropped: loaded?.dropped.map((r) => r.id) ?? [],
+      skipped: loaded?.skipped ?? [],
+      ...(restoreError === undefined ? {} : { error: restoreError }),
+      ms: Date.now() - startMs,
+    };
+    for (const skipped of restore.skipped) logger.warn({ event: 'restore-skipped', session: skipped.id, reason: skipped.reason }, 'a session record could not be restored');
+    for (const record of loaded?.dropped ?? []) {
+      logger.info({ event: 'restore-dropped', session: record.id, profile: record.profile, ownerPid: record.owner?.pid }, 'session forgotten: the vault exec that owned it has ended');
+    }
+    if (restored.length > 0 || restore.dropped.length > 0 || restore.skipped.length > 0) {
+      logger.info({ event: 'sessions-restored', ...restore, skipped: restore.skipped.length }, 'sessions restored');
+    }
+  }
+  // Off the start path: a fetch for sessions with nothing servable, an MFA check for the others.
+  const restoreChecked = Promise.all(restored.map((session) => registry.verifyRestored(session))).then(() => undefined);
+
   const daemon: Daemon = {
     pid: process.pid,
     get port() {
@@ -265,6 +367,8 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
     control,
     logger,
     closed,
+    restore,
+    restoreChecked,
     stop(reason = 'stop requested') {
       stopping ??= (async () => {
         process.removeListener('SIGTERM', onSignal);
@@ -285,3 +389,5 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
   logger.info({ event: 'daemon-start', pid: process.pid, port, socket: paths.socket, version: SERVER_VERSION }, 'daemon started');
   return daemon;
 }
+
+export { KeyringSessionStore, storeScope, type SessionRecord, type SessionStore, type SessionLoadResult } from './sessions/sessionStore.js';

@@ -1,13 +1,15 @@
 import { DaemonClient } from '@vault/server/client';
 import type { Context } from '../context.js';
-import { stateDir } from '../daemonLink.js';
+import { stateDir, superviseDaemon } from '../daemonLink.js';
 import { withoutShadowing } from '../format/childEnv.js';
 import { commandLine, runChild, type ExecInput } from './exec.js';
 import { startSession } from './session.js';
 
 /**
  * `exec --server` / `--ec2-server`: the child gets the endpoint variables instead of keys, so its
- * SDK refreshes by itself for as long as the session lives; the session ends with the child.
+ * SDK refreshes by itself for as long as the session lives; the session ends with the child. While
+ * the child runs, a daemon that dies is started again, and it restores the session with the same
+ * URI and token (the session is recorded in the keyring as belonging to this process).
  */
 export async function execWithServer(input: ExecInput, ctx: Context): Promise<number> {
   const created = await startSession(ctx, input.profile, {
@@ -16,11 +18,14 @@ export async function execWithServer(input: ExecInput, ctx: Context): Promise<nu
     mfaToken: input.mfaToken,
     region: input.region,
     lazy: input.lazy,
+    ownerPid: process.pid,
   });
   const env = { ...withoutShadowing(ctx.env), ...created.env };
+  const watch = superviseDaemon(ctx, created.id);
   try {
     return await runChild(commandLine(input.command, ctx.env), env, ctx);
   } finally {
+    watch.stop();
     await new DaemonClient({ stateDir: stateDir(ctx) }).stopSession(created.id).catch(() => undefined);
   }
 }

@@ -1,7 +1,8 @@
-import { CredentialKeyring, SdkStsGateway, VaultError, formatDuration } from '@vault/core';
-import { DaemonClient, coreSourceFactory, startDaemon } from '@vault/server';
+import { rmSync } from 'node:fs';
+import { SdkStsGateway, VaultError, formatDuration } from '@vault/core';
+import { DaemonClient, KeyringSessionStore, coreSourceFactory, daemonPaths, startDaemon } from '@vault/server';
 import type { Context } from '../context.js';
-import { daemon, stateDir } from '../daemonLink.js';
+import { crashedDaemonPid, daemon, stateDir, unlockKeyring } from '../daemonLink.js';
 
 export interface ServerInput {
   action: 'start' | 'stop' | 'status' | 'run';
@@ -21,6 +22,8 @@ export async function server(input: ServerInput, ctx: Context): Promise<number> 
     case 'stop': {
       const client = new DaemonClient({ stateDir: stateDir(ctx) });
       if (!(await client.isRunning())) {
+        const crashed = crashedDaemonPid(ctx);
+        if (crashed !== undefined) return forgetCrashedDaemon(ctx, crashed);
         ctx.stderr.write('vault daemon is not running\n');
         return 0;
       }
@@ -31,7 +34,12 @@ export async function server(input: ServerInput, ctx: Context): Promise<number> 
     case 'status': {
       const client = new DaemonClient({ stateDir: stateDir(ctx) });
       if (!(await client.isRunning())) {
-        ctx.stdout.write('vault daemon: not running\n');
+        const crashed = crashedDaemonPid(ctx);
+        ctx.stdout.write(
+          crashed === undefined
+            ? 'vault daemon: not running\n'
+            : `vault daemon: not running (pid ${crashed} ended without stopping; \`vault server start\` or any session command starts a new one, which restores its sessions)\n`,
+        );
         return 3;
       }
       const s = await client.status();
@@ -45,15 +53,31 @@ export async function server(input: ServerInput, ctx: Context): Promise<number> 
 
 /** Opens the keyring now (asking for a file passphrase on the terminal) so the daemon inherits it. */
 export async function unlockForDaemon(ctx: Context): Promise<void> {
-  const keyring = await ctx.keyring();
-  if (keyring.backend === 'file') await new CredentialKeyring(keyring).profiles().then((names) => names[0] && keyring.get(names[0]));
+  await unlockKeyring(ctx);
+}
+
+/**
+ * `vault server stop` after a crash: what a clean stop would have done — the sessions the killed
+ * daemon recorded in the keyring are forgotten (no later start restores them), its files removed.
+ */
+async function forgetCrashedDaemon(ctx: Context, pid: number): Promise<number> {
+  const dir = stateDir(ctx);
+  const store = new KeyringSessionStore(() => ctx.keyring(), dir);
+  const forgotten = await store.removeAll();
+  const paths = daemonPaths(dir);
+  for (const file of [paths.socket, paths.pidFile, paths.stateFile]) rmSync(file, { force: true });
+  ctx.stderr.write(`vault daemon was not running (pid ${pid} had ended without stopping); forgot its ${forgotten} session(s)\n`);
+  return 0;
 }
 
 async function runInForeground(ctx: Context): Promise<number> {
   // The daemon holds the keyring open for hours: each file-keyring item's KDF is paid once.
   ctx.rememberDecrypted = true;
+  const dir = stateDir(ctx);
   const d = await startDaemon({
-    stateDir: stateDir(ctx),
+    stateDir: dir,
+    // Sessions are recorded in the keyring, so a daemon started after a crash restores them.
+    sessionStore: new KeyringSessionStore(() => ctx.keyring(), dir),
     sourceFactory: coreSourceFactory({
       env: ctx.env,
       homeDir: ctx.homeDir,

@@ -1,12 +1,11 @@
 import { VaultError, formatDuration } from '@vault/core';
-import { DaemonClient } from '@vault/server/client';
+import { DaemonClient, defaultStateDir } from '@vault/server/client';
 import type { CreatedSession, SessionSummary } from '@vault/server';
 import type { Context } from '../context.js';
-import { daemon, mfaCodeForDaemon, stateDir } from '../daemonLink.js';
+import { daemon, mfaCodeForDaemon, runningDaemon, unlockKeyring } from '../daemonLink.js';
 import { SHADOWING_VARIABLES, mergeNoProxy } from '../format/childEnv.js';
 import { shellQuote } from '../format/exportFormats.js';
 import { durationSeconds } from './options.js';
-import { unlockForDaemon } from './server.js';
 
 export interface SessionStartInput {
   profile: string;
@@ -41,11 +40,11 @@ export async function sessionStart(input: SessionStartInput, ctx: Context): Prom
 export async function startSession(
   ctx: Context,
   profile: string,
-  options: { kind: 'ecs' | 'imds'; duration?: string; mfaToken?: string; region?: string; lazy?: boolean },
+  options: { kind: 'ecs' | 'imds'; duration?: string; mfaToken?: string; region?: string; lazy?: boolean; ownerPid?: number },
 ): Promise<CreatedSession> {
   const seconds = durationSeconds(options.duration);
   const mfaToken = await mfaCodeForDaemon(ctx, profile, { mfaToken: options.mfaToken, region: options.region });
-  await unlockForDaemon(ctx);
+  await unlockKeyring(ctx);
   const client = await daemon(ctx);
   const created = await client.createSession({
     profile,
@@ -54,13 +53,15 @@ export async function startSession(
     ...(mfaToken ? { mfaToken } : {}),
     ...(seconds ? { durationSeconds: seconds } : {}),
     ...(options.region ? { region: options.region } : {}),
+    ...(options.ownerPid ? { ownerPid: options.ownerPid } : {}),
   });
   return { ...created, env: mergeNoProxy(created.env, ctx.env) };
 }
 
 export async function sessionList(_input: object, ctx: Context): Promise<number> {
-  const client = new DaemonClient({ stateDir: stateDir(ctx) });
-  const sessions = (await client.isRunning()) ? await client.listSessions() : [];
+  // After a crash this starts a new daemon, which restores the sessions (same ids, URIs, tokens).
+  const client = await runningDaemon(ctx);
+  const sessions = client ? await client.listSessions() : [];
   const rows = sessions.map((s) => [
     s.profile,
     s.id,
@@ -73,6 +74,11 @@ export async function sessionList(_input: object, ctx: Context): Promise<number>
   const all = [['PROFILE', 'ID', 'ENDPOINT', 'CREDS LEFT', 'MFA LEFT', 'REQUESTS', 'STATE'], ...rows];
   const widths = all[0]!.map((_, i) => Math.max(...all.map((r) => r[i]!.length)) + 2);
   for (const row of all) ctx.stdout.write(`${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('')}\n`);
+  // What is wrong with a session that is not active, and what to run (on stderr: stdout stays the table).
+  for (const s of sessions) {
+    if (s.state === 'needs-mfa') ctx.stderr.write(`vault: session ${s.id} (${s.profile}) needs a new MFA code: run \`vault session renew ${s.id}\` (the URI and token stay the same)\n`);
+    else if (s.state === 'failed' && s.lastError) ctx.stderr.write(`vault: session ${s.id} (${s.profile}) failed: ${s.lastError.message}\n`);
+  }
   return 0;
 }
 
@@ -82,8 +88,8 @@ export interface SessionStopInput {
 }
 
 export async function sessionStop(input: SessionStopInput, ctx: Context): Promise<number> {
-  const client = new DaemonClient({ stateDir: stateDir(ctx) });
-  if (!(await client.isRunning())) {
+  const client = await runningDaemon(ctx);
+  if (!client) {
     ctx.stderr.write('vault daemon is not running: no sessions to stop\n');
     return input.all ? 0 : 1;
   }
@@ -109,7 +115,7 @@ export interface SessionRenewInput {
 
 /** Revives a session whose MFA session ran out: asks for a code here, keeps the same URI and token. */
 export async function sessionRenew(input: SessionRenewInput, ctx: Context): Promise<number> {
-  const client = new DaemonClient({ stateDir: stateDir(ctx) });
+  const client = (await runningDaemon(ctx)) ?? new DaemonClient({ stateDir: defaultStateDir(ctx.env) });
   const summary: SessionSummary = await client.getSession(input.id);
   const code = await mfaCodeForDaemon(ctx, summary.profile, { mfaToken: input.mfaToken, region: summary.region });
   const renewed = await client.renewSession(input.id, code);

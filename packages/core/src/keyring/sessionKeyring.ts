@@ -124,3 +124,38 @@ export class SessionKeyring {
     return removed;
   }
 }
+
+/**
+ * The credential daemon's restorable sessions (one keyring item per session, written by the
+ * daemon; see @vault/server's sessionStore). The name follows the session key pattern above, so
+ * `vault list` and aws-vault treat the item as a cached session rather than as a profile's key,
+ * while `SessionKeyring` (which reads only the two STS types) and `vault clear` leave it alone.
+ * The discriminator is `SCOPE:ID` (the daemon's state directory, hashed, and the session id); the
+ * expiry field is a far-future constant: the item lives until the session is stopped.
+ */
+export const DAEMON_SESSION_TYPE = 'sts.VaultDaemonSession';
+/** 9999-12-31T23:59:59Z: aws-vault removes session items past their expiry field. */
+const DAEMON_SESSION_EXPIRY = 253_402_300_799;
+
+export interface DaemonSessionKey {
+  profile: string;
+  scope: string;
+  id: string;
+  key: string;
+}
+
+const DAEMON_SESSION_KEY = /^sts\.VaultDaemonSession,([A-Za-z0-9_=-]+),([A-Za-z0-9_=-]+),(\d+)$/;
+
+export function daemonSessionKeyName(profile: string, scope: string, id: string): string {
+  return `${DAEMON_SESSION_TYPE},${encode(profile)},${encode(`${scope}:${id}`)},${DAEMON_SESSION_EXPIRY}`;
+}
+
+export function parseDaemonSessionKey(key: string): DaemonSessionKey | undefined {
+  const match = DAEMON_SESSION_KEY.exec(key);
+  if (!match) return undefined;
+  const profile = Buffer.from(match[1]!, 'base64url').toString('utf8');
+  const discriminator = Buffer.from(match[2]!, 'base64url').toString('utf8');
+  const colon = discriminator.lastIndexOf(':');
+  if (colon <= 0 || profile === '') return undefined;
+  return { profile, scope: discriminator.slice(0, colon), id: discriminator.slice(colon + 1), key };
+}

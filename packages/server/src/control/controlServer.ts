@@ -122,6 +122,7 @@ const createSessionBodySchema = {
     region: { type: 'string', pattern: '^[a-z0-9-]{1,32}$' },
     kind: { type: 'string', enum: ['ecs', 'imds'] },
     lazy: { type: 'boolean' },
+    ownerPid: { type: 'integer', minimum: 1, maximum: 4_194_304 },
   },
 } as const;
 
@@ -253,6 +254,7 @@ export function buildControlServer(options: ControlServerOptions): FastifyInstan
       if (body.durationSeconds !== undefined) createRequest.durationSeconds = body.durationSeconds;
       if (body.region !== undefined) createRequest.region = body.region;
       if (body.lazy !== undefined) createRequest.lazy = body.lazy;
+      if (body.ownerPid !== undefined) createRequest.ownerPid = body.ownerPid;
       const session = await registry.create(createRequest);
       reply.code(201);
       return { ...summarize(session), token: session.token, env: environment(session) };

@@ -11,6 +11,11 @@ export interface CreateSessionBody extends SessionSourceRequest {
   kind: SessionKind;
   /** Defer the first STS call to the first request (`--lazy`). */
   lazy?: boolean;
+  /**
+   * The `vault exec --server` process the session belongs to: a daemon restarted after a crash
+   * drops the session when that process has ended.
+   */
+  ownerPid?: number;
 }
 
 /** `POST /sessions/:id/renew`: a code when the MFA session ran out; without one, retry now. */

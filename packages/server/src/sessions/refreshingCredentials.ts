@@ -198,6 +198,31 @@ export class RefreshingCredentials {
     return this.startFetch();
   }
 
+  /**
+   * Puts credentials fetched earlier (by a daemon that was killed) back in the cache without an
+   * upstream call, and arms the refresh-ahead timer for them. Ignored when they have already
+   * expired or when something was fetched since. Returns whether they may be served now.
+   */
+  seed(credentials: TemporaryCredentials, fetchedAt: number): boolean {
+    const now = this.init.clock.now();
+    if (this.entry !== undefined || this.stopped || credentials.expiration.getTime() <= now) return false;
+    this.entry = PreparedCredentials.prepare(credentials, Math.min(fetchedAt, now), this.init.policy);
+    this.schedule();
+    return this.entry.servable(now);
+  }
+
+  /**
+   * Stops upstream calls until `resume()` — as a fetch classified 'halt' does — when the caller
+   * already knows a fetch would fail that way (a restored session whose MFA session has ended).
+   * What is cached keeps being served while it is servable.
+   */
+  halt(error: unknown): void {
+    this.halted = true;
+    this.lastError = error;
+    this.lastErrorAt = this.init.clock.now();
+    this.schedule();
+  }
+
   /** Clear a halt and any backoff (after `renew`). */
   resume(): void {
     this.halted = false;

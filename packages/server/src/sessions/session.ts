@@ -37,8 +37,27 @@ export interface SessionInit {
   backoff?: BackoffPolicy;
   id?: string;
   token?: string;
+  /** Epoch ms; a restored session keeps the time it was first created. */
+  createdAt?: number;
+  /** What the source was created from (kept so the session can be restored after a crash). */
+  request?: SessionRequestInfo;
+  /** The `vault exec --server` process this session belongs to, if any. */
+  owner?: SessionOwnerInfo;
+  /** Brought back from the keyring by a restarted daemon. */
+  restored?: boolean;
   /** Told about refresh failures and successes (logging). */
   events?: SessionEvents;
+}
+
+/** The parts of a session's source request that are not secret (never the MFA code). */
+export interface SessionRequestInfo {
+  durationSeconds?: number;
+  region?: string;
+}
+
+export interface SessionOwnerInfo {
+  pid: number;
+  startTime?: string;
 }
 
 export interface SessionEvents {
@@ -94,9 +113,17 @@ export class Session {
   readonly createdAt: number;
   readonly source: CredentialSource;
   readonly credentials: RefreshingCredentials;
+  readonly request: SessionRequestInfo;
+  readonly owner: SessionOwnerInfo | undefined;
+  readonly restored: boolean;
   /** Successful credential responses (any route). */
   requestsServed = 0;
   imds: ImdsListener | undefined;
+  /**
+   * A restored session that cannot be served as it was (its port was taken while the daemon was
+   * down): state `failed`, with this as its error, until `renew` clears it.
+   */
+  fault: SessionError | undefined;
 
   private readonly tokenDigest: Buffer;
   private readonly tokenBytes: Buffer;
@@ -115,7 +142,10 @@ export class Session {
     if (/[\r\n]/.test(this.token)) throw new VaultError('INTERNAL', 'session token must not contain CR or LF');
     this.tokenDigest = digest(this.token);
     this.tokenBytes = Buffer.from(this.token, 'utf8');
-    this.createdAt = init.clock.now();
+    this.createdAt = init.createdAt ?? init.clock.now();
+    this.request = init.request ?? {};
+    this.owner = init.owner;
+    this.restored = init.restored ?? false;
     this.credentials = this.newCache(() => this.source.fetchCredentials(), init.scheduler);
   }
 
@@ -129,6 +159,7 @@ export class Session {
 
   get state(): SessionState {
     if (this.stopped) return 'stopped';
+    if (this.fault) return 'failed';
     if (this.needsMfa) return 'needs-mfa';
     const cache = this.credentials;
     if (cache.lastError !== undefined && !cache.latest?.servable(this.init.clock.now())) return 'failed';
@@ -136,6 +167,7 @@ export class Session {
   }
 
   get lastError(): SessionError | undefined {
+    if (this.fault) return this.fault;
     const cache = this.credentials;
     if (cache.lastError === undefined || cache.lastErrorAt === undefined) return undefined;
     return { code: errorCode(cache.lastError), message: errorMessage(cache.lastError), at: cache.lastErrorAt };
@@ -227,6 +259,15 @@ export class Session {
     const imds = this.imds;
     this.imds = undefined;
     await imds?.close();
+  }
+
+  /**
+   * A restored session whose MFA session has already ended: say so now (`vault session ls` shows
+   * needs-mfa) and make no upstream call until `renew`; credentials still servable keep being served.
+   */
+  markNeedsMfa(error: unknown): void {
+    this.needsMfa = true;
+    this.credentials.halt(error);
   }
 
   /** MFA session end as the source reports it. */

@@ -3,12 +3,16 @@ import type { CredentialSourceFactory, SessionSourceRequest } from '../credentia
 import { AuditLog, silentLogger, type Logger } from '../logging.js';
 import type { BackoffPolicy } from './refreshingCredentials.js';
 import type { Scheduler } from './scheduler.js';
-import { newSessionId, Session, type ImdsListener, type SessionEvents, type SessionKind } from './session.js';
+import { ownerInfo, RestoredSource } from './restore.js';
+import { newSessionId, Session, type ImdsListener, type SessionEvents, type SessionKind, type SessionOwnerInfo, type SessionRequestInfo } from './session.js';
+import type { SessionRecord, SessionStore } from './sessionStore.js';
 
 export interface CreateSessionRequest extends SessionSourceRequest {
   kind: SessionKind;
   /** Defer the first upstream call to the first request (`--lazy`). */
   lazy?: boolean;
+  /** The `vault exec --server` process the session belongs to (a restore drops it once that is gone). */
+  ownerPid?: number;
 }
 
 export interface SessionRegistryInit {
@@ -20,10 +24,28 @@ export interface SessionRegistryInit {
   backoff?: BackoffPolicy;
   logger?: Logger;
   audit?: AuditLog;
-  /** Opens the per-session listener of an IMDS session; the daemon binds 127.0.0.1:0. */
-  openImdsListener?: (session: Session) => Promise<ImdsListener>;
+  /**
+   * Opens the per-session listener of an IMDS session on 127.0.0.1: on `port` when given (a
+   * restored session keeps its endpoint), else on a free port the daemon picks.
+   */
+  openImdsListener?: (session: Session, port?: number) => Promise<ImdsListener>;
   /** A bound on sessions per daemon, so a runaway script cannot exhaust ports and memory. */
   maxSessions?: number;
+  /**
+   * Where sessions are recorded so that a restarted daemon can bring them back (the keyring):
+   * written on start before the creator is answered, again after each refresh, removed on stop.
+   */
+  store?: SessionStore;
+  /** The daemon's credential port (what container session URIs name), for the records. */
+  credentialPort?: () => number;
+  /** Identifies an owner process (pid and start time); defaults to /proc on Linux. */
+  ownerInfo?: (pid: number) => SessionOwnerInfo | undefined;
+}
+
+/** One record writer per session: writes in order, coalescing a burst into the latest state. */
+interface RecordWriter {
+  dirty: boolean;
+  running: Promise<void> | undefined;
 }
 
 /** Every session in the daemon, by id. */
@@ -33,14 +55,20 @@ export class SessionRegistry {
   readonly audit: AuditLog;
   private readonly sessions = new Map<string, Session>();
   private readonly events: SessionEvents;
+  private readonly writers = new Map<string, RecordWriter>();
+  /** Restored sessions whose port could not be had: the port their clients still use. */
+  private readonly wantedPorts = new Map<string, number>();
 
   constructor(private readonly init: SessionRegistryInit) {
     this.clock = init.clock ?? systemClock;
     this.logger = init.logger ?? init.audit?.logger ?? silentLogger();
     this.audit = init.audit ?? new AuditLog(this.logger, false);
     const logger = this.logger;
+    const persistRefresh = (session: Session) => void this.persist(session);
     this.events = {
       refreshed(session, prepared, roleArn) {
+        // The record carries the credentials being served, so a restore needs no STS call.
+        if (roleArn === undefined) persistRefresh(session);
         logger.info(
           { event: 'credentials-refreshed', session: session.id, profile: session.profile, ...(roleArn ? { roleArn } : {}), expiration: new Date(prepared.expiresAt).toISOString() },
           'credentials refreshed',
@@ -84,15 +112,21 @@ export class SessionRegistry {
     if (this.sessions.size >= max) {
       throw new VaultError('USAGE', `the daemon already holds ${max} sessions`, { hint: 'stop some with `vault session stop`' });
     }
-    const { kind, lazy, ...sourceRequest } = request;
+    const { kind, lazy, ownerPid, ...sourceRequest } = request;
     const source = await this.init.sourceFactory.create(sourceRequest);
     let id = newSessionId();
     while (this.sessions.has(id)) id = newSessionId();
+    const requestInfo: SessionRequestInfo = {};
+    if (sourceRequest.durationSeconds !== undefined) requestInfo.durationSeconds = sourceRequest.durationSeconds;
+    if (sourceRequest.region !== undefined) requestInfo.region = sourceRequest.region;
+    const owner = ownerPid === undefined ? undefined : (this.init.ownerInfo ?? ownerInfo)(ownerPid);
     const session = new Session({
       id,
       source,
       kind,
       lazy: lazy ?? false,
+      request: requestInfo,
+      ...(owner ? { owner } : {}),
       clock: this.clock,
       ...(this.init.scheduler ? { scheduler: this.init.scheduler } : {}),
       ...(this.init.random ? { random: this.init.random } : {}),
@@ -108,7 +142,202 @@ export class SessionRegistry {
     }
     this.sessions.set(session.id, session);
     this.audit.session('start', session, session.imds ? { imdsPort: session.imds.port } : {});
+    // Recorded before the creator hears of it: a session someone was told about survives a crash.
+    await this.persist(session);
     return session;
+  }
+
+  /**
+   * Brings back a session a killed daemon held: the same id, token, kind and creation time, the
+   * credentials it was serving (no STS call while they are servable), and for IMDS its own port.
+   * It is registered whatever happens; what went wrong is its state (`failed` with the reason
+   * when its port is taken: the URI its clients hold cannot be served, and it is not moved).
+   */
+  async restore(record: SessionRecord, credentialPort: number): Promise<Session> {
+    if (this.sessions.has(record.id)) return this.sessions.get(record.id)!;
+    const sourceRequest: SessionSourceRequest = { profile: record.profile };
+    const requestInfo: SessionRequestInfo = {};
+    if (record.durationSeconds !== undefined) sourceRequest.durationSeconds = requestInfo.durationSeconds = record.durationSeconds;
+    if (record.requestedRegion !== undefined) sourceRequest.region = requestInfo.region = record.requestedRegion;
+    const session = new Session({
+      id: record.id,
+      token: record.token,
+      source: new RestoredSource(this.init.sourceFactory, sourceRequest, record),
+      kind: record.kind,
+      lazy: record.lazy,
+      createdAt: record.createdAt,
+      request: requestInfo,
+      ...(record.owner ? { owner: record.owner } : {}),
+      restored: true,
+      clock: this.clock,
+      ...(this.init.scheduler ? { scheduler: this.init.scheduler } : {}),
+      ...(this.init.random ? { random: this.init.random } : {}),
+      ...(this.init.backoff ? { backoff: this.init.backoff } : {}),
+      events: this.events,
+    });
+    const c = record.credentials;
+    const seeded = c
+      ? session.credentials.seed(
+          { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken, expiration: new Date(c.expiration) },
+          c.fetchedAt,
+        )
+      : false;
+    this.sessions.set(session.id, session);
+    if (record.kind === 'ecs' && record.port !== credentialPort) {
+      this.markPortTaken(session, record.port, `the credential port ${record.port} was taken while the daemon was down`);
+    }
+    if (record.kind === 'imds' && this.init.openImdsListener) {
+      try {
+        session.imds = await this.init.openImdsListener(session, record.port);
+      } catch (error) {
+        this.markPortTaken(session, record.port, `its IMDS port ${record.port} could not be listened on again (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+    }
+    this.logger.info(
+      {
+        event: 'session-restore',
+        session: session.id,
+        profile: session.profile,
+        kind: session.kind,
+        lazy: session.lazy,
+        port: record.port,
+        servingRestoredCredentials: seeded,
+        ...(session.fault ? { code: session.fault.code } : {}),
+      },
+      'session restored',
+    );
+    return session;
+  }
+
+  /**
+   * After a restore, in the background: a session with nothing servable fetches now (unless
+   * lazy); one serving restored credentials checks, without STS, that its MFA session still
+   * lives, and otherwise shows needs-mfa at once. Never throws.
+   */
+  async verifyRestored(session: Session): Promise<void> {
+    if (session.state === 'stopped' || session.fault) return;
+    try {
+      if (!session.currentCredentials()) {
+        if (!session.lazy) await session.start();
+        return;
+      }
+      const source = session.source as Partial<RestoredSource>;
+      const usable = typeof source.mfaSessionUsable === 'function' ? await source.mfaSessionUsable() : undefined;
+      if (usable === false) {
+        session.markNeedsMfa(
+          new VaultError('SESSION_NEEDS_MFA', `the MFA session for profile ${session.profile} ended while the daemon was down`, {
+            hint: `run \`vault session renew ${session.id}\` to enter a new MFA code; the URI and token stay the same`,
+          }),
+        );
+        this.logger.warn({ event: 'restored-needs-mfa', session: session.id, profile: session.profile }, 'restored session needs a new MFA code');
+      }
+    } catch (error) {
+      this.logger.warn(
+        { event: 'restore-check-failed', session: session.id, profile: session.profile, code: isVaultError(error) ? error.code : 'INTERNAL', message: error instanceof Error ? error.message : String(error) },
+        'restored session could not be checked',
+      );
+    }
+  }
+
+  /** A restored session that cannot have its port back: `failed`, saying why and what to run. */
+  markPortTaken(session: Session, port: number, why: string): void {
+    this.wantedPorts.set(session.id, port);
+    session.fault = {
+      code: 'PORT_IN_USE',
+      message: `session ${session.id} (profile ${session.profile}) could not be restored as it was: ${why}; its clients' endpoint no longer reaches it. Run \`vault session renew ${session.id}\` to try again, or stop it and start a new one`,
+      at: this.clock.now(),
+    };
+    this.logger.error({ event: 'restore-port-failed', session: session.id, profile: session.profile, kind: session.kind, port }, 'restored session cannot listen on its port');
+  }
+
+  /** The record a restarted daemon needs for `session` (secrets included: for the keyring only). */
+  record(session: Session): SessionRecord {
+    const wanted = this.wantedPorts.get(session.id);
+    const port = session.kind === 'imds' ? (session.imds?.port ?? wanted ?? 0) : (wanted ?? this.init.credentialPort?.() ?? 0);
+    const record: SessionRecord = {
+      version: 1,
+      id: session.id,
+      token: session.token,
+      profile: session.profile,
+      kind: session.kind,
+      lazy: session.lazy,
+      createdAt: session.createdAt,
+      port,
+    };
+    if (session.request.durationSeconds !== undefined) record.durationSeconds = session.request.durationSeconds;
+    if (session.request.region !== undefined) record.requestedRegion = session.request.region;
+    if (session.region !== undefined) record.region = session.region;
+    if (session.owner) record.owner = session.owner;
+    const mfa = session.mfaExpiration();
+    if (mfa) record.mfaExpiration = mfa.getTime();
+    const latest = session.credentials.latest;
+    if (latest && latest.expiresAt > this.clock.now()) {
+      const c = latest.credentials;
+      record.credentials = {
+        accessKeyId: c.accessKeyId,
+        secretAccessKey: c.secretAccessKey,
+        sessionToken: c.sessionToken,
+        expiration: latest.expiresAt,
+        fetchedAt: latest.fetchedAt,
+      };
+    }
+    return record;
+  }
+
+  /**
+   * Writes the session's record (after any write in progress; a burst of calls writes once more,
+   * with the latest state). A failed write is logged, never thrown: the session works, it just
+   * would not survive a crash.
+   */
+  persist(session: Session): Promise<void> {
+    const store = this.init.store;
+    if (!store || this.sessions.get(session.id) !== session || session.state === 'stopped') return Promise.resolve();
+    const record = this.record(session);
+    if (record.port === 0) return Promise.resolve();
+    let writer = this.writers.get(session.id);
+    if (!writer) {
+      writer = { dirty: false, running: undefined };
+      this.writers.set(session.id, writer);
+    }
+    writer.dirty = true;
+    const w = writer;
+    w.running ??= (async () => {
+      while (w.dirty) {
+        w.dirty = false;
+        if (this.sessions.get(session.id) !== session) break;
+        try {
+          await store.save(this.record(session));
+        } catch (error) {
+          this.logger.warn(
+            { event: 'session-record-failed', session: session.id, profile: session.profile, code: isVaultError(error) ? error.code : 'INTERNAL', message: error instanceof Error ? error.message : String(error) },
+            'session could not be recorded in the keyring; it would not survive a daemon crash',
+          );
+        }
+      }
+      w.running = undefined;
+    })();
+    return w.running;
+  }
+
+  /** Removes a stopped session's record, after any write still in progress. */
+  private async forget(session: Session): Promise<void> {
+    this.wantedPorts.delete(session.id);
+    const store = this.init.store;
+    if (!store) return;
+    const writer = this.writers.get(session.id);
+    this.writers.delete(session.id);
+    if (writer) {
+      writer.dirty = false;
+      await writer.running;
+    }
+    try {
+      await store.remove(session.id);
+    } catch (error) {
+      this.logger.warn(
+        { event: 'session-record-failed', session: session.id, profile: session.profile, code: isVaultError(error) ? error.code : 'INTERNAL', message: error instanceof Error ? error.message : String(error) },
+        'the record of a stopped session could not be removed from the keyring',
+      );
+    }
   }
 
   get(id: string): Session | undefined {
@@ -143,6 +372,7 @@ export class SessionRegistry {
   async renew(id: string, mfaToken?: string): Promise<Session> {
     const session = this.require(id);
     try {
+      if (session.fault) await this.retryPort(session);
       await session.renew(mfaToken);
     } catch (error) {
       this.audit.session('renew', session, { ok: false, code: isVaultError(error) ? error.code : 'INTERNAL' });
@@ -152,12 +382,49 @@ export class SessionRegistry {
     return session;
   }
 
+  /** A restored session whose port was taken: listen on it again if it is free now. */
+  private async retryPort(session: Session): Promise<void> {
+    const wanted = this.wantedPorts.get(session.id);
+    const fault = session.fault!;
+    if (session.kind === 'imds' && wanted !== undefined && this.init.openImdsListener) {
+      try {
+        session.imds = await this.init.openImdsListener(session, wanted);
+      } catch {
+        throw new VaultError('DAEMON_UNAVAILABLE', fault.message);
+      }
+    } else if (session.kind !== 'ecs' || wanted !== this.init.credentialPort?.()) {
+      throw new VaultError('DAEMON_UNAVAILABLE', fault.message);
+    }
+    session.fault = undefined;
+    this.wantedPorts.delete(session.id);
+    await this.persist(session);
+  }
+
   async stop(id: string): Promise<Session> {
     const session = this.require(id);
     this.sessions.delete(id);
     await session.stop();
+    await this.forget(session);
     this.audit.session('stop', session, { requestsServed: session.requestsServed });
     return session;
+  }
+
+  /**
+   * Stops every session's timers and listeners but keeps its record, as if the daemon had been
+   * killed: for a start that fails after restoring, so the next start can try again.
+   */
+  async release(): Promise<void> {
+    const sessions = [...this.sessions.values()];
+    this.sessions.clear();
+    await Promise.all(
+      sessions.map(async (session) => {
+        const writer = this.writers.get(session.id);
+        this.writers.delete(session.id);
+        if (writer) writer.dirty = false;
+        await writer?.running;
+        await session.stop().catch(() => undefined);
+      }),
+    );
   }
 
   async stopAll(): Promise<string[]> {

@@ -1,0 +1,151 @@
+import { readFileSync } from 'node:fs';
+import type { TemporaryCredentials } from '@vault/core';
+import type { CredentialSource, CredentialSourceFactory, SessionSourceRequest } from '../credentialSource.js';
+import type { SessionOwnerInfo } from './session.js';
+import type { SessionRecord, SessionStore } from './sessionStore.js';
+
+/**
+ * The source of a restored session. The daemon brings a session back before it knows whether its
+ * profile still resolves (the config may have changed, the keyring may be locked): the real source
+ * is created on first use and again after a failure, so a restored session always exists — with
+ * the id and token its clients hold — and its state says what is wrong rather than vanishing.
+ * Until the real source exists, the profile, region and MFA expiry come from the record.
+ */
+export class RestoredSource implements CredentialSource {
+  private inner: CredentialSource | undefined;
+  private creating: Promise<CredentialSource> | undefined;
+
+  constructor(
+    private readonly factory: CredentialSourceFactory,
+    private readonly sourceRequest: SessionSourceRequest,
+    private readonly record: Pick<SessionRecord, 'profile' | 'region' | 'mfaExpiration'>,
+  ) {}
+
+  get profile(): string {
+    return this.record.profile;
+  }
+
+  get region(): string | undefined {
+    return this.inner ? this.inner.region : this.record.region;
+  }
+
+  /** The real source, created once (a failed creation is tried again on the next call). */
+  source(): Promise<CredentialSource> {
+    if (this.inner) return Promise.resolve(this.inner);
+    this.creating ??= this.factory.create(this.sourceRequest).then(
+      (source) => {
+        this.inner = source;
+        this.creating = undefined;
+        return source;
+      },
+      (error: unknown) => {
+        this.creating = undefined;
+        throw error;
+      },
+    );
+    return this.creating;
+  }
+
+  async fetchCredentials(): Promise<TemporaryCredentials> {
+    return (await this.source()).fetchCredentials();
+  }
+
+  async assumeRole(roleArn: string): Promise<TemporaryCredentials> {
+    return (await this.source()).assumeRole(roleArn);
+  }
+
+  mfaSessionExpiration(): Date | undefined {
+    const known = this.inner?.mfaSessionExpiration();
+    if (known) return known;
+    return this.record.mfaExpiration === undefined ? undefined : new Date(this.record.mfaExpiration);
+  }
+
+  async renew(mfaToken: string): Promise<void> {
+    await (await this.source()).renew(mfaToken);
+  }
+
+  async mfaSessionUsable(): Promise<boolean | undefined> {
+    const source = await this.source();
+    return source.mfaSessionUsable ? source.mfaSessionUsable() : undefined;
+  }
+}
+
+/** /proc/PID/stat: the state letter and the start time (field 22), or undefined off Linux. */
+function procStat(pid: number): { state: string; startTime: string } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) is in parentheses and may hold spaces: split after the last ')'.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const state = fields[0];
+  const startTime = fields[19];
+  return state !== undefined && startTime !== undefined ? { state, startTime } : undefined;
+}
+
+/**
+ * Whether a process exists and is not a zombie. A daemon killed with -9 whose parent does not reap
+ * it stays a zombie, and `kill(pid, 0)` still succeeds on one.
+ */
+export function isProcessAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  const stat = procStat(pid);
+  return !(stat && (stat.state === 'Z' || stat.state === 'X'));
+}
+
+/** What identifies a session's owner process across a daemon restart (pid plus start time on Linux). */
+export function ownerInfo(pid: number): SessionOwnerInfo | undefined {
+  if (!isProcessAlive(pid)) return undefined;
+  const stat = procStat(pid);
+  return stat ? { pid, startTime: stat.startTime } : { pid };
+}
+
+/** Whether the owner recorded for a session is still the same running process. */
+export function isOwnerAlive(owner: SessionOwnerInfo): boolean {
+  if (!isProcessAlive(owner.pid)) return false;
+  if (owner.startTime === undefined) return true;
+  const stat = procStat(owner.pid);
+  return stat === undefined || stat.startTime === owner.startTime;
+}
+
+export interface LoadedForRestore {
+  records: SessionRecord[];
+  /** Sessions forgotten because the `vault exec --server` that owned them is gone. */
+  dropped: SessionRecord[];
+  skipped: Array<{ id: string; reason: string }>;
+}
+
+/**
+ * The records a starting daemon restores: everything in the store for its state directory, minus
+ * the sessions of `vault exec --server` processes that have ended meanwhile (their child is gone
+ * with them; such a record is removed).
+ */
+export async function loadForRestore(store: SessionStore, ownerAlive: (owner: SessionOwnerInfo) => boolean = isOwnerAlive): Promise<LoadedForRestore> {
+  const { records, skipped } = await store.load();
+  const result: LoadedForRestore = { records: [], dropped: [], skipped };
+  for (const record of records) {
+    if (record.owner && !ownerAlive(record.owner)) {
+      result.dropped.push(record);
+      await store.remove(record.id).catch(() => false);
+    } else {
+      result.records.push(record);
+    }
+  }
+  return result;
+}
+
+/** The credential port the restored container sessions were using (their URIs name it). */
+export function credentialPortOf(records: readonly SessionRecord[]): number | undefined {
+  const counts = new Map<number, number>();
+  for (const r of records) if (r.kind === 'ecs') counts.set(r.port, (counts.get(r.port) ?? 0) + 1);
+  let best: number | undefined;
+  for (const [port, count] of counts) if (best === undefined || count > counts.get(best)!) best = port;
+  return best;
+}

@@ -1,0 +1,222 @@
+import { createHash } from 'node:crypto';
+import { resolve } from 'node:path';
+import { daemonSessionKeyName, parseDaemonSessionKey, type Keyring } from '@vault/core';
+import type { SessionKind } from './session.js';
+
+/**
+ * What a daemon needs to bring a session back after it was killed: the id and token its clients
+ * hold, where it listened, what it was started with, and the credentials it was serving (so a
+ * restored session answers at once, with no STS call, even while STS is unreachable). The token
+ * and the credentials are secrets, so a record is only ever written to the keyring — encrypted
+ * (JWE) by the file backend, held by the Secret Service or Keychain otherwise — never to a plain
+ * file, a log line or a message.
+ */
+export interface SessionRecord {
+  version: 1;
+  id: string;
+  token: string;
+  profile: string;
+  kind: SessionKind;
+  lazy: boolean;
+  /** Epoch ms, so `vault session ls` keeps the session's age. */
+  createdAt: number;
+  /** ecs: the daemon's credential port (part of the URI); imds: the session's own listener port. */
+  port: number;
+  /** `--duration` as given. */
+  durationSeconds?: number;
+  /** `--region` as given (the source request). */
+  requestedRegion?: string;
+  /** The region the session hands out (profile or override), for listings before the source is back. */
+  region?: string;
+  /** The `vault exec --server` process the session belongs to; a restore drops it when that is gone. */
+  owner?: SessionOwner;
+  /** When the MFA session behind it ends (epoch ms), as last known. */
+  mfaExpiration?: number;
+  /** The credentials being served when the record was written. */
+  credentials?: StoredServedCredentials;
+}
+
+export interface SessionOwner {
+  pid: number;
+  /** /proc/PID/stat field 22 (clock ticks since boot) on Linux: tells a reused pid from the owner. */
+  startTime?: string;
+}
+
+export interface StoredServedCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken: string;
+  /** Epoch ms. */
+  expiration: number;
+  /** Epoch ms: when the daemon fetched them (IMDS LastUpdated, refresh timing). */
+  fetchedAt: number;
+}
+
+/** Where the daemon keeps its session records. */
+export interface SessionStore {
+  /** Every record of this daemon (its state directory); unreadable or malformed ones are reported and skipped. */
+  load(): Promise<SessionLoadResult>;
+  /** Writes (or replaces) one record atomically. */
+  save(record: SessionRecord): Promise<void>;
+  /** Forgets one record; true when something was removed. */
+  remove(id: string): Promise<boolean>;
+}
+
+export interface SessionLoadResult {
+  records: SessionRecord[];
+  /** Records that could not be read, by session id, with the reason (no secret in it). */
+  skipped: Array<{ id: string; reason: string }>;
+}
+
+/** A short, stable name for a state directory: daemons with different state dirs share a keyring safely. */
+export function storeScope(stateDir: string): string {
+  return createHash('sha256').update(resolve(stateDir)).digest('hex').slice(0, 16);
+}
+
+const ID = /^[0-9a-f]{1,64}$/;
+/** newSessionToken's alphabet (base64url); never CR or LF. */
+const TOKEN = /^[A-Za-z0-9_-]{16,256}$/;
+
+function isPort(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 65_535;
+}
+
+function isText(value: unknown, max = 256): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= max;
+}
+
+function isTime(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0;
+}
+
+/**
+ * Checks a record read back from the keyring field by field: a damaged or foreign item must never
+ * put an odd token on the wire or a listener on an odd port. Returns the reason it is refused.
+ */
+export function validateRecord(value: unknown): { record: SessionRecord } | { reason: string } {
+  if (typeof value !== 'object' || value === null) return { reason: 'not an object' };
+  const r = value as Record<string, unknown>;
+  if (r.version !== 1) return { reason: `unknown record version ${JSON.stringify(r.version)}` };
+  if (typeof r.id !== 'string' || !ID.test(r.id)) return { reason: 'bad session id' };
+  if (typeof r.token !== 'string' || !TOKEN.test(r.token)) return { reason: 'bad token' };
+  if (!isText(r.profile)) return { reason: 'bad profile' };
+  if (r.kind !== 'ecs' && r.kind !== 'imds') return { reason: 'bad kind' };
+  if (typeof r.lazy !== 'boolean') return { reason: 'bad lazy flag' };
+  if (!isTime(r.createdAt)) return { reason: 'bad creation time' };
+  if (!isPort(r.port)) return { reason: 'bad port' };
+  if (r.durationSeconds !== undefined && !(Number.isInteger(r.durationSeconds) && (r.durationSeconds as number) >= 900 && (r.durationSeconds as number) <= 43_200)) {
+    return { reason: 'bad duration' };
+  }
+  for (const name of ['requestedRegion', 'region'] as const) {
+    if (r[name] !== undefined && !(typeof r[name] === 'string' && /^[a-z0-9-]{1,32}$/.test(r[name] as string))) return { reason: `bad ${name}` };
+  }
+  if (r.owner !== undefined) {
+    const o = r.owner as Record<string, unknown> | null;
+    if (typeof o !== 'object' || o === null || !Number.isInteger(o.pid) || (o.pid as number) <= 0) return { reason: 'bad owner' };
+    if (o.startTime !== undefined && !(typeof o.startTime === 'string' && /^\d{1,20}$/.test(o.startTime))) return { reason: 'bad owner' };
+  }
+  if (r.mfaExpiration !== undefined && !isTime(r.mfaExpiration)) return { reason: 'bad MFA expiration' };
+  if (r.credentials !== undefined) {
+    const c = r.credentials as Record<string, unknown> | null;
+    if (
+      typeof c !== 'object' ||
+      c === null ||
+      !isText(c.accessKeyId, 128) ||
+      !isText(c.secretAccessKey, 1024) ||
+      !isText(c.sessionToken, 8192) ||
+      !isTime(c.expiration) ||
+      !isTime(c.fetchedAt)
+    ) {
+      return { reason: 'bad credentials' };
+    }
+  }
+  return { record: value as SessionRecord };
+}
+
+/**
+ * Session records as keyring items, one per session (`sts.VaultDaemonSession,…`, see
+ * daemonSessionKeyName): starting a session writes one item, stopping it removes one — no
+ * read-modify-write of a shared item, so concurrent starts and stops need no lock, and a stop
+ * costs the file backend no key derivation. The keyring is opened on first use.
+ */
+export class KeyringSessionStore implements SessionStore {
+  readonly scope: string;
+
+  constructor(
+    private readonly keyring: () => Promise<Keyring>,
+    stateDir: string,
+  ) {
+    this.scope = storeScope(stateDir);
+  }
+
+  private async mine(): Promise<{ keyring: Keyring; keys: Array<{ id: string; key: string }> }> {
+    const keyring = await this.keyring();
+    const keys = (await keyring.keys())
+      .map(parseDaemonSessionKey)
+      .filter((k) => k !== undefined && k.scope === this.scope)
+      .map((k) => ({ id: k!.id, key: k!.key }));
+    return { keyring, keys };
+  }
+
+  async load(): Promise<SessionLoadResult> {
+    const { keyring, keys } = await this.mine();
+    const result: SessionLoadResult = { records: [], skipped: [] };
+    // In parallel: each file-backend item costs one key derivation, which runs off the event loop.
+    const read = await Promise.all(
+      keys.map(async ({ id, key }) => {
+        try {
+          return { id, key, raw: await keyring.get(key) };
+        } catch (error) {
+          return { id, key, error: error instanceof Error ? error.message : 'unreadable' };
+        }
+      }),
+    );
+    for (const item of read) {
+      if ('error' in item) {
+        result.skipped.push({ id: item.id, reason: `could not be read: ${item.error}` });
+        continue;
+      }
+      if (item.raw === undefined) continue;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(item.raw);
+      } catch {
+        parsed = undefined;
+      }
+      const checked = validateRecord(parsed);
+      if ('reason' in checked) {
+        result.skipped.push({ id: item.id, reason: `malformed record (${checked.reason}); removed` });
+        await keyring.remove(item.key).catch(() => false);
+        continue;
+      }
+      if (checked.record.id !== item.id) {
+        result.skipped.push({ id: item.id, reason: 'record names another session; removed' });
+        await keyring.remove(item.key).catch(() => false);
+        continue;
+      }
+      result.records.push(checked.record);
+    }
+    result.records.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return result;
+  }
+
+  async save(record: SessionRecord): Promise<void> {
+    const keyring = await this.keyring();
+    await keyring.set(daemonSessionKeyName(record.profile, this.scope, record.id), JSON.stringify(record), `vault daemon session ${record.id} (${record.profile})`);
+  }
+
+  /** Forgets every record of this daemon without reading one (no key derivation); returns how many. */
+  async removeAll(): Promise<number> {
+    const { keyring, keys } = await this.mine();
+    let removed = 0;
+    for (const k of keys) if (await keyring.remove(k.key)) removed += 1;
+    return removed;
+  }
+
+  async remove(id: string): Promise<boolean> {
+    const { keyring, keys } = await this.mine();
+    let removed = false;
+    for (const k of keys.filter((k) => k.id === id)) removed = (await keyring.remove(k.key)) || removed;
+    return removed;
+  }
+}
