@@ -7,7 +7,7 @@ import type { AssumedRoleCredentials, Credentials, TemporaryCredentials } from '
 import { parseDurationMs } from '../duration.js';
 import { VaultError } from '../errors.js';
 import type { CredentialKeyring } from '../keyring/credentialKeyring.js';
-import type { SessionKeyring } from '../keyring/sessionKeyring.js';
+import type { SessionKeyring, SessionType } from '../keyring/sessionKeyring.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { resolveStsTarget } from '../sts/stsEndpoint.js';
 import type { StsGateway } from '../sts/stsGateway.js';
@@ -36,6 +36,11 @@ export interface ChainDeps {
   /** Supplies an MFA code; the CLI passes --mfa-token, mfa_process and the prompt in that order. */
   mfa?: (request: MfaRequest) => Promise<string>;
   logger?: Logger;
+  /**
+   * Told, in one line, when credentials could not be cached in the keyring (full disk, read-only
+   * directory): the command still gets them, but the next one will not find them cached.
+   */
+  warn?: (line: string) => void;
 }
 
 export interface ChainOptions {
@@ -66,6 +71,8 @@ export class CredentialChain {
   readonly mfaSerial: string | undefined;
   private readonly log: Logger;
   private lastMfaSession: TemporaryCredentials | undefined;
+  /** An MFA session the keyring could not store: this chain keeps using it rather than asking again. */
+  private unsavedMfaSession: TemporaryCredentials | undefined;
   readonly credentials: () => Promise<ChainCredentials>;
 
   constructor(
@@ -127,7 +134,7 @@ export class CredentialChain {
     }
     const base = await this.base();
     const role = await this.assumeRoles(base.credentials, base.mfaOnFirstRole, base.keyOwner);
-    if (useCache) await this.deps.sessions.store('sts.AssumeRole', this.target.name, fingerprint, role);
+    if (useCache) await this.cache('sts.AssumeRole', this.target.name, fingerprint, role, 'role credentials');
     return role;
   }
 
@@ -147,6 +154,10 @@ export class CredentialChain {
           this.lastMfaSession = cached;
           return { credentials: cached, mfaOnFirstRole: false };
         }
+      }
+      const unsaved = this.unsavedMfaSession;
+      if (unsaved && unsaved.expiration.getTime() - this.deps.clock.now() > this.minTtl(MFA_SESSION_MIN_TTL_MS)) {
+        return { credentials: unsaved, mfaOnFirstRole: false };
       }
     }
     const { owner, key } = await this.longTermKey();
@@ -173,9 +184,27 @@ export class CredentialChain {
       this.target.name,
       owner,
     );
-    await this.deps.sessions.store('sts.GetSessionToken', owner, this.mfaSerial ?? '', session);
+    const cached = await this.cache('sts.GetSessionToken', owner, this.mfaSerial ?? '', session, this.mfaSerial ? 'MFA session' : 'session');
+    this.unsavedMfaSession = cached ? undefined : session;
     this.lastMfaSession = session;
     return session;
+  }
+
+  /**
+   * Caches credentials in the keyring, best effort: STS has already issued them (and an MFA code
+   * has been used up), so a keyring that cannot take the write — a full disk, a read-only
+   * directory — must not cost the command its credentials. Says so, and returns false.
+   */
+  private async cache(kind: SessionType, owner: string, discriminator: string, credentials: TemporaryCredentials, what: string): Promise<boolean> {
+    try {
+      await this.deps.sessions.store(kind, owner, discriminator, credentials);
+      return true;
+    } catch (error) {
+      const reason = error instanceof VaultError ? error.message : String(error);
+      this.log.warn({ profile: owner, kind, code: error instanceof VaultError ? error.code : undefined }, 'could not cache credentials in the keyring');
+      this.deps.warn?.(`could not cache the ${what} for profile ${owner} in the keyring (${reason}); using it without caching`);
+      return false;
+    }
   }
 
   private async longTermKey(): Promise<{ owner: string; key: Credentials }> {
