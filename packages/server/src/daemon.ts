@@ -69,6 +69,8 @@ export interface RestoreSummary {
   error?: string;
   /** From the start of startDaemon until the credential listener served the restored sessions. */
   ms: number;
+  /** Of which reading the records from the keyring (one decryption per session with the file backend). */
+  loadMs: number;
 }
 
 export interface Daemon {
@@ -251,8 +253,10 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
   // port. Started now, so that the keyring's key derivations (off the event loop) overlap with
   // compiling the routes below.
   let restoreError: string | undefined;
+  let loadMs = 0;
+  const loadStart = Date.now();
   const loading: Promise<LoadedForRestore | undefined> = options.sessionStore
-    ? loadForRestore(options.sessionStore, options.ownerAlive ?? isOwnerAlive).catch((error: unknown) => {
+    ? loadForRestore(options.sessionStore, options.ownerAlive ?? isOwnerAlive).finally(() => (loadMs = Date.now() - loadStart)).catch((error: unknown) => {
         // The records stay in the keyring: a later start that can read it restores them.
         restoreError = isVaultError(error) ? error.message : 'the keyring could not be read';
         logger.error({ event: 'restore-failed', code: isVaultError(error) ? error.code : 'INTERNAL', message: restoreError }, 'sessions could not be restored');
@@ -344,6 +348,7 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
       skipped: loaded?.skipped ?? [],
       ...(restoreError === undefined ? {} : { error: restoreError }),
       ms: Date.now() - startMs,
+      loadMs,
     };
     for (const skipped of restore.skipped) logger.warn({ event: 'restore-skipped', session: skipped.id, reason: skipped.reason }, 'a session record could not be restored');
     for (const record of loaded?.dropped ?? []) {
@@ -353,8 +358,12 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
       logger.info({ event: 'sessions-restored', ...restore, skipped: restore.skipped.length }, 'sessions restored');
     }
   }
-  // Off the start path: a fetch for sessions with nothing servable, an MFA check for the others.
-  const restoreChecked = Promise.all(restored.map((session) => registry.verifyRestored(session))).then(() => undefined);
+  // Off the start path: a fetch for sessions with nothing servable, an MFA check for the others;
+  // and the store rewritten without what could not be restored.
+  const restoreChecked = Promise.all([
+    ...restored.map((session) => registry.verifyRestored(session)),
+    restore && (restore.dropped.length > 0 || restore.skipped.length > 0) ? registry.persist() : undefined,
+  ]).then(() => undefined);
 
   const daemon: Daemon = {
     pid: process.pid,

@@ -63,7 +63,9 @@ export async function unlockForDaemon(ctx: Context): Promise<void> {
 async function forgetCrashedDaemon(ctx: Context, pid: number): Promise<number> {
   const dir = stateDir(ctx);
   const store = new KeyringSessionStore(() => ctx.keyring(), dir);
-  const forgotten = await store.removeAll();
+  const { records } = await store.load().catch(() => ({ records: [] as unknown[] }));
+  await store.clear();
+  const forgotten = records.length;
   const paths = daemonPaths(dir);
   for (const file of [paths.socket, paths.pidFile, paths.stateFile]) rmSync(file, { force: true });
   ctx.stderr.write(`vault daemon was not running (pid ${pid} had ended without stopping); forgot its ${forgotten} session(s)\n`);

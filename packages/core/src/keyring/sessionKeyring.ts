@@ -126,36 +126,29 @@ export class SessionKeyring {
 }
 
 /**
- * The credential daemon's restorable sessions (one keyring item per session, written by the
- * daemon; see @vault/server's sessionStore). The name follows the session key pattern above, so
- * `vault list` and aws-vault treat the item as a cached session rather than as a profile's key,
- * while `SessionKeyring` (which reads only the two STS types) and `vault clear` leave it alone.
- * The discriminator is `SCOPE:ID` (the daemon's state directory, hashed, and the session id); the
- * expiry field is a far-future constant: the item lives until the session is stopped.
+ * The credential daemon's restorable sessions: one keyring item per daemon (state directory),
+ * written by the daemon (see @vault/server's sessionStore). The name follows the session key
+ * pattern above, so `vault list` and aws-vault treat the item as a cached session rather than as a
+ * profile's key, while `SessionKeyring` (which reads only the two STS types) and `vault clear`
+ * leave it alone. The discriminator is the daemon's scope (its state directory, hashed); the
+ * expiry field is a far-future constant: the item lives until the daemon's sessions are stopped.
  */
-export const DAEMON_SESSION_TYPE = 'sts.VaultDaemonSession';
+export const DAEMON_SESSIONS_TYPE = 'sts.VaultDaemonSessions';
+/** The profile field of the name (aws-vault's pattern wants one): no profile owns the item. */
+const DAEMON_SESSIONS_OWNER = 'vault-daemon';
 /** 9999-12-31T23:59:59Z: aws-vault removes session items past their expiry field. */
-const DAEMON_SESSION_EXPIRY = 253_402_300_799;
+const DAEMON_SESSIONS_EXPIRY = 253_402_300_799;
 
-export interface DaemonSessionKey {
-  profile: string;
-  scope: string;
-  id: string;
-  key: string;
+const DAEMON_SESSIONS_KEY = /^sts\.VaultDaemonSessions,([A-Za-z0-9_=-]+),([A-Za-z0-9_=-]+),(\d+)$/;
+
+export function daemonSessionsKeyName(scope: string): string {
+  return `${DAEMON_SESSIONS_TYPE},${encode(DAEMON_SESSIONS_OWNER)},${encode(scope)},${DAEMON_SESSIONS_EXPIRY}`;
 }
 
-const DAEMON_SESSION_KEY = /^sts\.VaultDaemonSession,([A-Za-z0-9_=-]+),([A-Za-z0-9_=-]+),(\d+)$/;
-
-export function daemonSessionKeyName(profile: string, scope: string, id: string): string {
-  return `${DAEMON_SESSION_TYPE},${encode(profile)},${encode(`${scope}:${id}`)},${DAEMON_SESSION_EXPIRY}`;
-}
-
-export function parseDaemonSessionKey(key: string): DaemonSessionKey | undefined {
-  const match = DAEMON_SESSION_KEY.exec(key);
+/** The scope of a daemon sessions item, or undefined for any other key. */
+export function parseDaemonSessionsKey(key: string): { scope: string; key: string } | undefined {
+  const match = DAEMON_SESSIONS_KEY.exec(key);
   if (!match) return undefined;
-  const profile = Buffer.from(match[1]!, 'base64url').toString('utf8');
-  const discriminator = Buffer.from(match[2]!, 'base64url').toString('utf8');
-  const colon = discriminator.lastIndexOf(':');
-  if (colon <= 0 || profile === '') return undefined;
-  return { profile, scope: discriminator.slice(0, colon), id: discriminator.slice(colon + 1), key };
+  const scope = Buffer.from(match[2]!, 'base64url').toString('utf8');
+  return scope === '' ? undefined : { scope, key };
 }

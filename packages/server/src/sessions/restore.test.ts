@@ -91,7 +91,23 @@ describe('SessionRegistry with a session store', () => {
     expect(rec!.credentials!.accessKeyId).toBe(session.credentials.latest!.credentials.accessKeyId);
     expect(rec!.credentials!.fetchedAt).toBe(session.credentials.latest!.fetchedAt);
     await reg.stop(session.id);
+    await reg.flushRecords();
     expect((await w.store.load()).records).toEqual([]);
+  });
+
+  it('keeps every session in one record set; a stop rewrites it without the stopped one', async () => {
+    const w = world();
+    const { reg } = w.registry();
+    const a = await reg.create({ profile: 'account-a', kind: 'ecs' });
+    w.clock.advance(1_000);
+    const b = await reg.create({ profile: 'account-b', kind: 'imds' });
+    expect((await w.store.load()).records.map((r) => r.id)).toEqual([a.id, b.id]);
+    expect(await w.keyring.keys()).toHaveLength(1);
+    await reg.stop(a.id);
+    await reg.flushRecords();
+    expect((await w.store.load()).records.map((r) => r.id)).toEqual([b.id]);
+    await reg.stopAll();
+    expect(await w.keyring.keys()).toEqual([]);
   });
 
   it('an IMDS session records its own port', async () => {
@@ -101,25 +117,28 @@ describe('SessionRegistry with a session store', () => {
     expect((await w.store.load()).records[0]).toMatchObject({ kind: 'imds', port: session.imds!.port });
   });
 
-  it('a stop waits for a record write in flight, so the record cannot come back', async () => {
+  it('a stop during a write in flight: the writes land in order and the stopped session is not left behind', async () => {
     const w = world();
     let release!: () => void;
     let gated = false;
     const slow: SessionStore = {
       load: () => w.store.load(),
-      remove: (id) => w.store.remove(id),
-      save: async (record) => {
-        if (gated) await new Promise<void>((resolve) => (release = resolve));
-        await w.store.save(record);
+      clear: () => w.store.clear(),
+      save: async (records) => {
+        if (gated) {
+          gated = false;
+          await new Promise<void>((resolve) => (release = resolve));
+        }
+        await w.store.save(records);
       },
     };
     const { reg } = w.registry(undefined, { store: slow });
     const session = await reg.create({ profile: 'account-a', kind: 'ecs' });
     gated = true;
     await w.scheduler.advance(45 * MIN); // a refresh: its record write hangs
-    const stopping = reg.stop(session.id);
+    await reg.stop(session.id);
     release();
-    await stopping;
+    await reg.flushRecords();
     expect((await w.store.load()).records).toEqual([]);
   });
 
@@ -127,14 +146,14 @@ describe('SessionRegistry with a session store', () => {
     const w = world();
     const refusing: SessionStore = {
       load: () => w.store.load(),
-      remove: () => Promise.resolve(false),
+      clear: () => Promise.resolve(false),
       save: () => Promise.reject(new VaultError('KEYRING_WRITE', 'the keyring refused the write')),
     };
     const { reg } = w.registry(undefined, { store: refusing });
     const session = await reg.create({ profile: 'account-a', kind: 'ecs' });
     expect(session.state).toBe('active');
     const warning = w.log.records().find((r) => r.event === 'session-record-failed');
-    expect(warning).toMatchObject({ code: 'KEYRING_WRITE', session: session.id });
+    expect(warning).toMatchObject({ code: 'KEYRING_WRITE', sessions: 1 });
     expect(w.log.lines.join('\n')).not.toContain(session.token);
   });
 });
@@ -264,17 +283,18 @@ describe('restoring a session', () => {
 });
 
 describe('loadForRestore and owners', () => {
-  it('drops (and forgets) the sessions of `vault exec --server` processes that have ended', async () => {
+  it('drops the sessions of `vault exec --server` processes that have ended', async () => {
     const keyring = new MemoryKeyring();
     const store = new KeyringSessionStore(async () => keyring, '/state/x');
     const base = { version: 1, token: 'a'.repeat(43), profile: 'p', kind: 'ecs', lazy: false, createdAt: 1, port: 20_000 } as const;
-    await store.save({ ...base, id: 'aaaaaaaaaaaa' });
-    await store.save({ ...base, id: 'bbbbbbbbbbbb', owner: { pid: 111 } });
-    await store.save({ ...base, id: 'cccccccccccc', owner: { pid: 222 } });
+    await store.save([
+      { ...base, id: 'aaaaaaaaaaaa' },
+      { ...base, id: 'bbbbbbbbbbbb', owner: { pid: 111 } },
+      { ...base, id: 'cccccccccccc', owner: { pid: 222 } },
+    ]);
     const loaded = await loadForRestore(store, (owner) => owner.pid === 222);
     expect(loaded.records.map((r) => r.id)).toEqual(['aaaaaaaaaaaa', 'cccccccccccc']);
     expect(loaded.dropped.map((r) => r.id)).toEqual(['bbbbbbbbbbbb']);
-    expect((await store.load()).records.map((r) => r.id)).toEqual(['aaaaaaaaaaaa', 'cccccccccccc']);
   });
 
   it('tells a live owner from an ended one, a reused pid and a zombie', async () => {
@@ -444,11 +464,11 @@ describe('a daemon started after a crash', () => {
     let locked = false;
     const keyring: Keyring = {
       backend: 'memory',
-      keys: async () => {
+      keys: () => inner.keys(),
+      get: async (k) => {
         if (locked) throw new VaultError('KEYRING_LOCKED', 'the keychain is locked');
-        return inner.keys();
+        return inner.get(k);
       },
-      get: (k) => inner.get(k),
       set: (k, v) => inner.set(k, v),
       remove: (k) => inner.remove(k),
     };
@@ -480,6 +500,7 @@ describe('a daemon started after a crash', () => {
     });
     const second = await t.start();
     expect(second.daemon.restore).toMatchObject({ restored: [mine.id], dropped: [theirs.id] });
+    await second.daemon.restoreChecked;
     expect((await t.store.load()).records.map((r) => r.id)).toEqual([mine.id]);
   });
 });

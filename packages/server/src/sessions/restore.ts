@@ -125,7 +125,7 @@ export interface LoadedForRestore {
 /**
  * The records a starting daemon restores: everything in the store for its state directory, minus
  * the sessions of `vault exec --server` processes that have ended meanwhile (their child is gone
- * with them; such a record is removed).
+ * with them). The daemon's next write of its set leaves those out of the store.
  */
 export async function loadForRestore(store: SessionStore, ownerAlive: (owner: SessionOwnerInfo) => boolean = isOwnerAlive): Promise<LoadedForRestore> {
   const { records, skipped } = await store.load();
@@ -133,7 +133,6 @@ export async function loadForRestore(store: SessionStore, ownerAlive: (owner: Se
   for (const record of records) {
     if (record.owner && !ownerAlive(record.owner)) {
       result.dropped.push(record);
-      await store.remove(record.id).catch(() => false);
     } else {
       result.records.push(record);
     }

@@ -33,7 +33,8 @@ export interface SessionRegistryInit {
   maxSessions?: number;
   /**
    * Where sessions are recorded so that a restarted daemon can bring them back (the keyring):
-   * written on start before the creator is answered, again after each refresh, removed on stop.
+   * the whole set is written on start (before the creator is answered), after each refresh and
+   * on stop (in the background), and removed when the last session stops.
    */
   store?: SessionStore;
   /** The daemon's credential port (what container session URIs name), for the records. */
@@ -42,10 +43,12 @@ export interface SessionRegistryInit {
   ownerInfo?: (pid: number) => SessionOwnerInfo | undefined;
 }
 
-/** One record writer per session: writes in order, coalescing a burst into the latest state. */
+/** The record writer: writes the whole set in order, coalescing a burst into one write of the latest state. */
 interface RecordWriter {
   dirty: boolean;
   running: Promise<void> | undefined;
+  /** Set by release(): a failed start writes nothing. */
+  held: boolean;
 }
 
 /** Every session in the daemon, by id. */
@@ -55,7 +58,7 @@ export class SessionRegistry {
   readonly audit: AuditLog;
   private readonly sessions = new Map<string, Session>();
   private readonly events: SessionEvents;
-  private readonly writers = new Map<string, RecordWriter>();
+  private readonly writer: RecordWriter = { dirty: false, running: undefined, held: false };
   /** Restored sessions whose port could not be had: the port their clients still use. */
   private readonly wantedPorts = new Map<string, number>();
 
@@ -285,59 +288,45 @@ export class SessionRegistry {
   }
 
   /**
-   * Writes the session's record (after any write in progress; a burst of calls writes once more,
-   * with the latest state). A failed write is logged, never thrown: the session works, it just
-   * would not survive a crash.
+   * Records the sessions in the store (after any write in progress; a burst of calls writes once
+   * more, with the latest state), and resolves once a write that includes `session` as it is now
+   * is done. A failed write is logged, never thrown: the sessions work, they just would not
+   * survive a crash.
    */
-  persist(session: Session): Promise<void> {
+  persist(session?: Session): Promise<void> {
+    if (!this.init.store || (session && this.sessions.get(session.id) !== session)) return Promise.resolve();
+    return this.writeRecords();
+  }
+
+  /** Resolves when no record write is pending (the daemon's clean stop waits for it). */
+  async flushRecords(): Promise<void> {
+    while (this.writer.running) await this.writer.running;
+  }
+
+  private writeRecords(): Promise<void> {
     const store = this.init.store;
-    if (!store || this.sessions.get(session.id) !== session || session.state === 'stopped') return Promise.resolve();
-    const record = this.record(session);
-    if (record.port === 0) return Promise.resolve();
-    let writer = this.writers.get(session.id);
-    if (!writer) {
-      writer = { dirty: false, running: undefined };
-      this.writers.set(session.id, writer);
-    }
-    writer.dirty = true;
-    const w = writer;
+    const w = this.writer;
+    if (!store || w.held) return Promise.resolve();
+    w.dirty = true;
     w.running ??= (async () => {
-      while (w.dirty) {
+      while (w.dirty && !w.held) {
         w.dirty = false;
-        if (this.sessions.get(session.id) !== session) break;
+        const records = this.list()
+          .filter((s) => s.state !== 'stopped')
+          .map((s) => this.record(s))
+          .filter((r) => r.port !== 0);
         try {
-          await store.save(this.record(session));
+          await store.save(records);
         } catch (error) {
           this.logger.warn(
-            { event: 'session-record-failed', session: session.id, profile: session.profile, code: isVaultError(error) ? error.code : 'INTERNAL', message: error instanceof Error ? error.message : String(error) },
-            'session could not be recorded in the keyring; it would not survive a daemon crash',
+            { event: 'session-record-failed', sessions: records.length, code: isVaultError(error) ? error.code : 'INTERNAL', message: error instanceof Error ? error.message : String(error) },
+            'sessions could not be recorded in the keyring; they would not survive a daemon crash',
           );
         }
       }
       w.running = undefined;
     })();
     return w.running;
-  }
-
-  /** Removes a stopped session's record, after any write still in progress. */
-  private async forget(session: Session): Promise<void> {
-    this.wantedPorts.delete(session.id);
-    const store = this.init.store;
-    if (!store) return;
-    const writer = this.writers.get(session.id);
-    this.writers.delete(session.id);
-    if (writer) {
-      writer.dirty = false;
-      await writer.running;
-    }
-    try {
-      await store.remove(session.id);
-    } catch (error) {
-      this.logger.warn(
-        { event: 'session-record-failed', session: session.id, profile: session.profile, code: isVaultError(error) ? error.code : 'INTERNAL', message: error instanceof Error ? error.message : String(error) },
-        'the record of a stopped session could not be removed from the keyring',
-      );
-    }
   }
 
   get(id: string): Session | undefined {
@@ -404,7 +393,11 @@ export class SessionRegistry {
     const session = this.require(id);
     this.sessions.delete(id);
     await session.stop();
-    await this.forget(session);
+    this.wantedPorts.delete(id);
+    // Off the answer's path (with the file backend a write costs a key derivation): `vault exec`
+    // does not wait for it to exit. Were the daemon killed before it lands, a restart would bring
+    // the session back — and drop it at once if it belonged to a `vault exec` that has ended.
+    void this.writeRecords();
     this.audit.session('stop', session, { requestsServed: session.requestsServed });
     return session;
   }
@@ -414,22 +407,18 @@ export class SessionRegistry {
    * killed: for a start that fails after restoring, so the next start can try again.
    */
   async release(): Promise<void> {
+    this.writer.held = true;
+    await this.flushRecords();
     const sessions = [...this.sessions.values()];
     this.sessions.clear();
-    await Promise.all(
-      sessions.map(async (session) => {
-        const writer = this.writers.get(session.id);
-        this.writers.delete(session.id);
-        if (writer) writer.dirty = false;
-        await writer?.running;
-        await session.stop().catch(() => undefined);
-      }),
-    );
+    await Promise.all(sessions.map((session) => session.stop().catch(() => undefined)));
   }
 
   async stopAll(): Promise<string[]> {
     const ids = [...this.sessions.keys()];
     await Promise.all(ids.map((id) => this.stop(id).catch(() => undefined)));
+    // All stopped: the store is emptied (the item removed) before the daemon's clean stop goes on.
+    await this.flushRecords();
     return ids;
   }
 }

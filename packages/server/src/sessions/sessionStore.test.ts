@@ -1,8 +1,8 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CredentialKeyring, FileKeyring, MemoryKeyring, SessionKeyring, VaultError, isSessionKey, parseDaemonSessionKey, parseSessionKey, type Keyring } from '@vault/core';
+import { CredentialKeyring, FileKeyring, MemoryKeyring, SessionKeyring, VaultError, isSessionKey, parseDaemonSessionsKey, parseSessionKey, type Keyring } from '@vault/core';
 import { newSessionToken } from './session.js';
 import { KeyringSessionStore, storeScope, validateRecord, type SessionRecord } from './sessionStore.js';
 
@@ -34,34 +34,34 @@ function record(over: Partial<SessionRecord> = {}): SessionRecord {
 }
 
 describe('KeyringSessionStore', () => {
-  it('writes one keyring item per session and reads it back', async () => {
+  it('keeps the whole set in one keyring item, replaced on each write and removed when empty', async () => {
     const keyring = new MemoryKeyring();
     const store = new KeyringSessionStore(async () => keyring, '/state/a');
     const a = record();
-    const b = record({ id: 'ba9876543210', kind: 'imds', port: 20_456, owner: { pid: 42, startTime: '123' }, mfaExpiration: 1_700_028_800_000 });
-    await store.save(a);
-    await store.save(b);
-    expect(await keyring.keys()).toHaveLength(2);
-    const { records, skipped } = await store.load();
-    expect(skipped).toEqual([]);
-    expect(records).toEqual([a, b]);
-    // Saving again replaces the item.
-    await store.save({ ...a, port: 20_999 });
-    expect((await store.load()).records.find((r) => r.id === a.id)!.port).toBe(20_999);
-    expect(await keyring.keys()).toHaveLength(2);
+    const b = record({ id: 'ba9876543210', kind: 'imds', port: 20_456, owner: { pid: 42, startTime: '123' }, mfaExpiration: 1_700_028_800_000, createdAt: 1_700_000_001_000 });
+    await store.save([a, b]);
+    expect(await keyring.keys()).toHaveLength(1);
+    expect(await store.load()).toEqual({ records: [a, b], skipped: [] });
+    await store.save([{ ...a, port: 20_999 }]);
+    expect((await store.load()).records).toEqual([{ ...a, port: 20_999 }]);
+    await store.save([]);
+    expect(await keyring.keys()).toEqual([]);
+    expect(await store.load()).toEqual({ records: [], skipped: [] });
   });
 
-  it('names items like cached sessions: not a profile for `vault list`, not a session for `vault clear`', async () => {
+  it('names the item like a cached session: not a profile for `vault list`, not a session for `vault clear`', async () => {
     const keyring = new MemoryKeyring();
     const store = new KeyringSessionStore(async () => keyring, '/state/a');
-    await store.save(record());
+    await store.save([record()]);
     const [key] = await keyring.keys();
-    expect(key).toMatch(/^sts\.VaultDaemonSession,[A-Za-z0-9_=-]+,[A-Za-z0-9_=-]+,253402300799$/);
+    expect(key).toBe(store.key);
+    expect(key).toMatch(/^sts\.VaultDaemonSessions,[A-Za-z0-9_=-]+,[A-Za-z0-9_=-]+,253402300799$/);
     // aws-vault's session key pattern, so aws-vault does not take it for a stored key either.
     expect(key).toMatch(/^[^,]+,[^,]+,[^,]*,[0-9]{1,}$/);
     expect(isSessionKey(key!)).toBe(true);
     expect(parseSessionKey(key!)).toBeUndefined();
-    expect(parseDaemonSessionKey(key!)).toMatchObject({ profile: 'account-a', scope: storeScope('/state/a'), id: '0123456789ab' });
+    expect(parseDaemonSessionsKey(key!)).toEqual({ scope: storeScope('/state/a'), key });
+    expect(parseDaemonSessionsKey('sts.GetSessionToken,YQ==,,1')).toBeUndefined();
     expect(await new CredentialKeyring(keyring).profiles()).toEqual([]);
     expect(await new SessionKeyring(keyring).clear()).toBe(0);
     expect(await keyring.keys()).toHaveLength(1);
@@ -71,51 +71,42 @@ describe('KeyringSessionStore', () => {
     const keyring = new MemoryKeyring();
     const a = new KeyringSessionStore(async () => keyring, '/state/a');
     const b = new KeyringSessionStore(async () => keyring, '/state/b');
-    await a.save(record());
-    await b.save(record({ id: 'bbbbbbbbbbbb' }));
+    await a.save([record()]);
+    await b.save([record({ id: 'bbbbbbbbbbbb' })]);
     expect((await a.load()).records.map((r) => r.id)).toEqual(['0123456789ab']);
     expect((await b.load()).records.map((r) => r.id)).toEqual(['bbbbbbbbbbbb']);
-    expect(await a.removeAll()).toBe(1);
+    expect(await a.clear()).toBe(true);
+    expect(await a.clear()).toBe(false);
     expect((await b.load()).records).toHaveLength(1);
   });
 
-  it('removes one record by id', async () => {
-    const keyring = new MemoryKeyring();
-    const store = new KeyringSessionStore(async () => keyring, '/state/a');
-    await store.save(record());
-    await store.save(record({ id: 'bbbbbbbbbbbb' }));
-    expect(await store.remove('0123456789ab')).toBe(true);
-    expect(await store.remove('0123456789ab')).toBe(false);
-    expect((await store.load()).records.map((r) => r.id)).toEqual(['bbbbbbbbbbbb']);
-  });
-
-  it('skips and removes a damaged record, saying why without quoting it', async () => {
+  it('skips a damaged record, saying why without quoting it, and keeps the others', async () => {
     const keyring = new MemoryKeyring();
     const store = new KeyringSessionStore(async () => keyring, '/state/a');
     const good = record();
-    await store.save(good);
     const bad = record({ id: 'bad000000000' });
-    await store.save(bad);
-    const badKey = (await keyring.keys()).find((k) => parseDaemonSessionKey(k)!.id === 'bad000000000')!;
-    await keyring.set(badKey, JSON.stringify({ ...bad, token: `${bad.token}\r\nX-Injected: 1` }));
-    const renamed = record({ id: 'cccccccccccc' });
-    await store.save(renamed);
-    const renamedKey = (await keyring.keys()).find((k) => parseDaemonSessionKey(k)!.id === 'cccccccccccc')!;
-    await keyring.set(renamedKey, JSON.stringify({ ...renamed, id: '0123456789ab' }));
+    await keyring.set(store.key, JSON.stringify({ version: 1, sessions: [good, { ...bad, token: `${bad.token}\r\nX-Injected: 1` }, { ...good }, 'junk'] }));
     const { records, skipped } = await store.load();
-    expect(records.map((r) => r.id)).toEqual([good.id]);
+    expect(records).toEqual([good]);
     expect(skipped).toEqual([
-      { id: 'bad000000000', reason: 'malformed record (bad token); removed' },
-      { id: 'cccccccccccc', reason: 'record names another session; removed' },
+      { id: 'bad000000000', reason: 'malformed record (bad token)' },
+      { id: good.id, reason: 'a second record with the same id' },
+      { id: '?', reason: 'malformed record (not an object)' },
     ]);
     expect(JSON.stringify(skipped)).not.toContain(bad.token);
-    expect(await keyring.keys()).toHaveLength(1);
   });
 
-  it('skips an item it cannot read (and keeps it for a start that can)', async () => {
+  it('removes an item that is not a session set at all', async () => {
+    const keyring = new MemoryKeyring();
+    const store = new KeyringSessionStore(async () => keyring, '/state/a');
+    await keyring.set(store.key, '{"version":2}');
+    expect(await store.load()).toEqual({ records: [], skipped: [{ id: '*', reason: 'the stored sessions are malformed; removed' }] });
+    expect(await keyring.keys()).toEqual([]);
+  });
+
+  it('an item it cannot read is an error (the daemon keeps it for a start that can)', async () => {
     const inner = new MemoryKeyring();
-    const store = new KeyringSessionStore(async () => inner, '/state/a');
-    await store.save(record());
+    await new KeyringSessionStore(async () => inner, '/state/a').save([record()]);
     const locked: Keyring = {
       backend: 'memory',
       keys: () => inner.keys(),
@@ -125,25 +116,25 @@ describe('KeyringSessionStore', () => {
       set: (k, v) => inner.set(k, v),
       remove: (k) => inner.remove(k),
     };
-    const { records, skipped } = await new KeyringSessionStore(async () => locked, '/state/a').load();
-    expect(records).toEqual([]);
-    expect(skipped).toEqual([{ id: '0123456789ab', reason: 'could not be read: the keychain is locked' }]);
+    await expect(new KeyringSessionStore(async () => locked, '/state/a').load()).rejects.toMatchObject({ code: 'KEYRING_LOCKED' });
     expect(await inner.keys()).toHaveLength(1);
   });
 
-  it('with the file backend the record is a JWE file (0600): neither the token nor the credentials are on disk in plain text', async () => {
+  it('with the file backend the set is one JWE file (0600): neither tokens nor credentials are on disk in plain text', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vault-store-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const keyring = new FileKeyring({ dir: join(dir, 'keys'), passphrase: async () => 'store-test-passphrase', pbes2Count: 10_000 });
     const store = new KeyringSessionStore(async () => keyring, join(dir, 'state'));
     const r = record();
-    await store.save(r);
+    const other = record({ id: 'bbbbbbbbbbbb', createdAt: r.createdAt + 1 });
+    await store.save([r, other]);
     const files = readdirSync(join(dir, 'keys'));
     expect(files).toHaveLength(1);
+    expect(statSync(join(dir, 'keys', files[0]!)).mode & 0o777).toBe(0o600);
     const text = readFileSync(join(dir, 'keys', files[0]!), 'utf8');
     expect(text).toMatch(/^[\w-]+\.[\w-]*\.[\w-]+\.[\w-]+\.[\w-]+$/);
-    for (const secret of [r.token, r.credentials!.secretAccessKey, r.credentials!.sessionToken]) expect(text).not.toContain(secret);
-    expect((await store.load()).records).toEqual([r]);
+    for (const secret of [r.token, other.token, r.credentials!.secretAccessKey, r.credentials!.sessionToken]) expect(text).not.toContain(secret);
+    expect((await store.load()).records).toEqual([r, other]);
   });
 });
 

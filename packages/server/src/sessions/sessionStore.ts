@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
-import { daemonSessionKeyName, parseDaemonSessionKey, type Keyring } from '@vault/core';
+import { daemonSessionsKeyName, type Keyring } from '@vault/core';
 import type { SessionKind } from './session.js';
 
 /**
@@ -52,19 +52,19 @@ export interface StoredServedCredentials {
   fetchedAt: number;
 }
 
-/** Where the daemon keeps its session records. */
+/** Where the daemon keeps its session records: the whole set, written at once. */
 export interface SessionStore {
-  /** Every record of this daemon (its state directory); unreadable or malformed ones are reported and skipped. */
+  /** Every record of this daemon (its state directory); malformed ones are reported and skipped. */
   load(): Promise<SessionLoadResult>;
-  /** Writes (or replaces) one record atomically. */
-  save(record: SessionRecord): Promise<void>;
-  /** Forgets one record; true when something was removed. */
-  remove(id: string): Promise<boolean>;
+  /** Replaces the stored set atomically; an empty set removes it. */
+  save(records: readonly SessionRecord[]): Promise<void>;
+  /** Forgets every record; true when something was removed. */
+  clear(): Promise<boolean>;
 }
 
 export interface SessionLoadResult {
   records: SessionRecord[];
-  /** Records that could not be read, by session id, with the reason (no secret in it). */
+  /** Records that could not be used, by session id (`*`: the whole item), with the reason (no secret in it). */
   skipped: Array<{ id: string; reason: string }>;
 }
 
@@ -134,89 +134,73 @@ export function validateRecord(value: unknown): { record: SessionRecord } | { re
 }
 
 /**
- * Session records as keyring items, one per session (`sts.VaultDaemonSession,…`, see
- * daemonSessionKeyName): starting a session writes one item, stopping it removes one — no
- * read-modify-write of a shared item, so concurrent starts and stops need no lock, and a stop
- * costs the file backend no key derivation. The keyring is opened on first use.
+ * Session records as one keyring item per daemon (`sts.VaultDaemonSessions,…`, see
+ * daemonSessionsKeyName), holding `{version: 1, sessions: [...]}`. One item rather than one per
+ * session because a restore is on the clock — clients are failing until it is done — and each item
+ * costs the file backend one key derivation (PBKDF2, ~0.2 s here): one item restores any number of
+ * sessions for the price of one. Writes are rarer than they look (start, stop, and a refresh
+ * every ~45 min per session), come from the daemon alone — the one process that owns the state
+ * directory, holding the whole set in memory — and are coalesced, so no read-modify-write is
+ * ever needed. The keyring is opened on first use.
  */
 export class KeyringSessionStore implements SessionStore {
   readonly scope: string;
+  readonly key: string;
 
   constructor(
     private readonly keyring: () => Promise<Keyring>,
     stateDir: string,
   ) {
     this.scope = storeScope(stateDir);
-  }
-
-  private async mine(): Promise<{ keyring: Keyring; keys: Array<{ id: string; key: string }> }> {
-    const keyring = await this.keyring();
-    const keys = (await keyring.keys())
-      .map(parseDaemonSessionKey)
-      .filter((k) => k !== undefined && k.scope === this.scope)
-      .map((k) => ({ id: k!.id, key: k!.key }));
-    return { keyring, keys };
+    this.key = daemonSessionsKeyName(this.scope);
   }
 
   async load(): Promise<SessionLoadResult> {
-    const { keyring, keys } = await this.mine();
+    const keyring = await this.keyring();
     const result: SessionLoadResult = { records: [], skipped: [] };
-    // In parallel: each file-backend item costs one key derivation, which runs off the event loop.
-    const read = await Promise.all(
-      keys.map(async ({ id, key }) => {
-        try {
-          return { id, key, raw: await keyring.get(key) };
-        } catch (error) {
-          return { id, key, error: error instanceof Error ? error.message : 'unreadable' };
-        }
-      }),
-    );
-    for (const item of read) {
-      if ('error' in item) {
-        result.skipped.push({ id: item.id, reason: `could not be read: ${item.error}` });
-        continue;
-      }
-      if (item.raw === undefined) continue;
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(item.raw);
-      } catch {
-        parsed = undefined;
-      }
-      const checked = validateRecord(parsed);
+    // Nothing stored (the usual start): the file backend finds no file and derives no key.
+    const raw = await keyring.get(this.key);
+    if (raw === undefined) return result;
+    let parsed: { version?: unknown; sessions?: unknown } | undefined;
+    try {
+      parsed = JSON.parse(raw) as typeof parsed;
+    } catch {
+      parsed = undefined;
+    }
+    if (typeof parsed !== 'object' || parsed === null || parsed.version !== 1 || !Array.isArray(parsed.sessions)) {
+      result.skipped.push({ id: '*', reason: 'the stored sessions are malformed; removed' });
+      await keyring.remove(this.key).catch(() => false);
+      return result;
+    }
+    const seen = new Set<string>();
+    for (const entry of parsed.sessions as unknown[]) {
+      const checked = validateRecord(entry);
+      const id = typeof (entry as { id?: unknown } | null)?.id === 'string' && ID.test((entry as { id: string }).id) ? (entry as { id: string }).id : '?';
       if ('reason' in checked) {
-        result.skipped.push({ id: item.id, reason: `malformed record (${checked.reason}); removed` });
-        await keyring.remove(item.key).catch(() => false);
+        result.skipped.push({ id, reason: `malformed record (${checked.reason})` });
         continue;
       }
-      if (checked.record.id !== item.id) {
-        result.skipped.push({ id: item.id, reason: 'record names another session; removed' });
-        await keyring.remove(item.key).catch(() => false);
+      if (seen.has(checked.record.id)) {
+        result.skipped.push({ id, reason: 'a second record with the same id' });
         continue;
       }
+      seen.add(checked.record.id);
       result.records.push(checked.record);
     }
     result.records.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     return result;
   }
 
-  async save(record: SessionRecord): Promise<void> {
+  async save(records: readonly SessionRecord[]): Promise<void> {
     const keyring = await this.keyring();
-    await keyring.set(daemonSessionKeyName(record.profile, this.scope, record.id), JSON.stringify(record), `vault daemon session ${record.id} (${record.profile})`);
+    if (records.length === 0) {
+      await keyring.remove(this.key);
+      return;
+    }
+    await keyring.set(this.key, JSON.stringify({ version: 1, sessions: records }), `vault daemon sessions (${records.length})`);
   }
 
-  /** Forgets every record of this daemon without reading one (no key derivation); returns how many. */
-  async removeAll(): Promise<number> {
-    const { keyring, keys } = await this.mine();
-    let removed = 0;
-    for (const k of keys) if (await keyring.remove(k.key)) removed += 1;
-    return removed;
-  }
-
-  async remove(id: string): Promise<boolean> {
-    const { keyring, keys } = await this.mine();
-    let removed = false;
-    for (const k of keys.filter((k) => k.id === id)) removed = (await keyring.remove(k.key)) || removed;
-    return removed;
+  async clear(): Promise<boolean> {
+    return (await this.keyring()).remove(this.key);
   }
 }
