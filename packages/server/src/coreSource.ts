@@ -39,19 +39,12 @@ export function coreSourceFactory(options: CoreSourceOptions): CredentialSourceF
   return {
     resolve: (request) => resolveForCommand(options, ownEnvironment, request),
     async create(request: SessionSourceRequest): Promise<CredentialSource> {
-      const file = await readConfigFile(configFilePath(options.env, options.homeDir));
-      const profile = new ConfigLoader(file, { env: options.env, region: request.region }).load(request.profile);
-      const keyring = await options.keyring();
       let code = request.mfaToken;
-      const chain = new CredentialChain(
-        profile,
+      const chain = await chainFor(
+        options,
+        await options.keyring(),
+        request,
         {
-          credentials: new CredentialKeyring(keyring),
-          sessions: new SessionKeyring(keyring),
-          sts: options.sts,
-          clock: options.clock,
-          env: options.env,
-          logger: options.logger,
           mfa: async ({ serial }) => {
             const once = code;
             code = undefined; // a one-time code cannot serve two GetSessionToken calls
@@ -125,18 +118,12 @@ async function resolveForCommand(options: CoreSourceOptions, ownEnvironment: str
       hint: 'the command resolves credentials itself',
     });
   }
-  const file = await readConfigFile(configFilePath(options.env, options.homeDir));
-  const profile = new ConfigLoader(file, { env: options.env, region: request.region }).load(request.profile);
   let code = request.mfaToken;
-  const chain = new CredentialChain(
-    profile,
+  const chain = await chainFor(
+    options,
+    keyring,
+    request,
     {
-      credentials: new CredentialKeyring(keyring),
-      sessions: new SessionKeyring(keyring),
-      sts: options.sts,
-      clock: options.clock,
-      env: options.env,
-      logger: options.logger,
       mfa: async ({ serial }) => {
         const once = code;
         code = undefined;
@@ -157,4 +144,29 @@ async function resolveForCommand(options: CoreSourceOptions, ownEnvironment: str
     });
   }
   return { credentials: credentials as TemporaryCredentials, region: chain.region };
+}
+
+/** The profile's chain over the daemon's config, keyring, STS gateway and clock. */
+async function chainFor(
+  options: CoreSourceOptions,
+  keyring: Keyring,
+  request: { profile: string; region?: string | undefined },
+  deps: Pick<ConstructorParameters<typeof CredentialChain>[1], 'mfa'>,
+  chainOptions: ConstructorParameters<typeof CredentialChain>[2],
+): Promise<CredentialChain> {
+  const file = await readConfigFile(configFilePath(options.env, options.homeDir));
+  const profile = new ConfigLoader(file, { env: options.env, region: request.region }).load(request.profile);
+  return new CredentialChain(
+    profile,
+    {
+      credentials: new CredentialKeyring(keyring),
+      sessions: new SessionKeyring(keyring),
+      sts: options.sts,
+      clock: options.clock,
+      env: options.env,
+      logger: options.logger,
+      ...deps,
+    },
+    chainOptions,
+  );
 }

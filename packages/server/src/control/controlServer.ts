@@ -3,9 +3,8 @@ import { formatExpiration, isVaultError, VaultError, type VaultErrorCode } from 
 import { hostHeaderFor, LISTEN_HOST, type PortSource } from '../buildServer.js';
 import { createHttpApp, sendError, type HttpError } from '../httpApp.js';
 import type { Logger } from '../logging.js';
-import { credentialsRoute } from './credentialsRoute.js';
+import { credentialsRoute, liveSessionCredentials } from './credentialsRoute.js';
 import { containerPath } from '../routes/container.js';
-import type { PreparedCredentials } from '../sessions/refreshingCredentials.js';
 import type { CreateSessionRequest, SessionRegistry } from '../sessions/sessionRegistry.js';
 import type { Session } from '../sessions/session.js';
 import { SERVER_VERSION } from '../version.js';
@@ -347,37 +346,14 @@ export function buildControlServer(options: ControlServerOptions): FastifyInstan
     }),
     handler: async (request): Promise<ProfileCredentialsResponse> => {
       const profile = (request.params as { profile: string }).profile;
-      const candidates = registry.byProfile(profile).filter((s) => s.state !== 'stopped');
-      if (candidates.length === 0) {
+      const live = await liveSessionCredentials(registry, profile);
+      if (!live) {
         throw new VaultError('SESSION_NOT_FOUND', `no daemon session for profile ${profile}`, {
           hint: `start one with \`vault session start ${profile}\``,
         });
       }
-      let firstError: unknown;
-      for (const session of candidates) {
-        let prepared: PreparedCredentials | undefined = session.currentCredentials();
-        if (!prepared) {
-          try {
-            prepared = await session.credentialsFor();
-          } catch (error) {
-            firstError ??= error;
-            continue;
-          }
-        }
-        session.requestsServed++;
-        registry.audit.credentialsExported(session);
-        const c = prepared.credentials;
-        return {
-          sessionId: session.id,
-          profile: session.profile,
-          ...(session.region ? { region: session.region } : {}),
-          accessKeyId: c.accessKeyId,
-          secretAccessKey: c.secretAccessKey,
-          sessionToken: c.sessionToken,
-          expiration: formatExpiration(c.expiration),
-        };
-      }
-      throw firstError;
+      const { source: _source, sessionId, ...credentials } = live;
+      return { sessionId: sessionId!, ...credentials };
     },
   });
 

@@ -50,7 +50,8 @@ export function credentialsRoute(app: FastifyInstance, registry: SessionRegistry
     handler: async (request): Promise<ResolvedCredentialsResponse> => {
       const body = request.body as ResolveCredentialsBody;
       if (body.preferSession && body.durationSeconds === undefined && body.noSession !== true && body.mfaToken === undefined) {
-        const live = await fromLiveSession(registry, body.profile);
+        // A session that cannot answer (needs MFA, STS down) leaves the keyring path to say why, or to work.
+        const live = await liveSessionCredentials(registry, body.profile).catch(() => undefined);
         if (live) return { ...live, ...(body.region ? { region: body.region } : {}) };
       }
       const factory = registry.sourceFactory;
@@ -80,14 +81,21 @@ export function credentialsRoute(app: FastifyInstance, registry: SessionRegistry
   });
 }
 
-async function fromLiveSession(registry: SessionRegistry, profile: string): Promise<ResolvedCredentialsResponse | undefined> {
-  for (const session of registry.byProfile(profile).filter((s) => s.state !== 'stopped')) {
+/**
+ * The served credentials of the first live session of `profile` that has some: undefined when
+ * the daemon has no session for it, the first session's error when none can answer.
+ */
+export async function liveSessionCredentials(registry: SessionRegistry, profile: string): Promise<ResolvedCredentialsResponse | undefined> {
+  let firstError: unknown;
+  const candidates = registry.byProfile(profile).filter((s) => s.state !== 'stopped');
+  for (const session of candidates) {
     let prepared: PreparedCredentials | undefined = session.currentCredentials();
     if (!prepared) {
       try {
         prepared = await session.credentialsFor();
-      } catch {
-        continue; // the keyring path below says what is wrong, or works
+      } catch (error) {
+        firstError ??= error;
+        continue;
       }
     }
     session.requestsServed++;
@@ -104,5 +112,6 @@ async function fromLiveSession(registry: SessionRegistry, profile: string): Prom
       sessionId: session.id,
     };
   }
+  if (candidates.length > 0) throw firstError;
   return undefined;
 }
