@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { SdkStsGateway, VaultError, formatDuration } from '@vault/core';
-import { DaemonClient, KeyringSessionStore, coreSourceFactory, daemonPaths, startDaemon } from '@vault/server';
+import { DaemonClient, KeyringSessionStore, daemonPaths, type SessionStore } from '@vault/server/client';
 import type { Context } from '../context.js';
 import { crashedDaemonPid, daemon, stateDir, unlockKeyring } from '../daemonLink.js';
 
@@ -72,14 +72,35 @@ async function forgetCrashedDaemon(ctx: Context, pid: number): Promise<number> {
   return 0;
 }
 
+/**
+ * The store's first load, started at once: after a crash, clients are failing until the new daemon
+ * listens, and reading the sessions (a key derivation with the file backend, D-Bus with the
+ * keychain) runs off the event loop while fastify loads and compiles its routes.
+ */
+function preloadedStore(store: KeyringSessionStore): SessionStore {
+  let first: ReturnType<SessionStore['load']> | undefined = store.load();
+  first.catch(() => undefined);
+  return {
+    load: () => {
+      const preloaded = first;
+      first = undefined;
+      return preloaded ?? store.load();
+    },
+    save: (records) => store.save(records),
+    clear: () => store.clear(),
+  };
+}
+
 async function runInForeground(ctx: Context): Promise<number> {
   // The daemon holds the keyring open for hours: each file-keyring item's KDF is paid once.
   ctx.rememberDecrypted = true;
   const dir = stateDir(ctx);
+  // Sessions are recorded in the keyring, so a daemon started after a crash restores them.
+  const sessionStore = preloadedStore(new KeyringSessionStore(() => ctx.keyring(), dir));
+  const { coreSourceFactory, startDaemon } = await import('@vault/server');
   const d = await startDaemon({
     stateDir: dir,
-    // Sessions are recorded in the keyring, so a daemon started after a crash restores them.
-    sessionStore: new KeyringSessionStore(() => ctx.keyring(), dir),
+    sessionStore,
     sourceFactory: coreSourceFactory({
       env: ctx.env,
       homeDir: ctx.homeDir,
