@@ -407,6 +407,26 @@ describe.each(BACKENDS)('issue 5: daemon crash (%s backend)', (backend: Backend)
     expect(daemonPid(world)).not.toBe(oldPid);
   });
 
+  it('three commands at once after a crash start one daemon between them', async () => {
+    const oldPid = daemonPid(world);
+    process.kill(oldPid, 'SIGKILL');
+    await until('the daemon to be gone', () => !isAlive(oldPid));
+    const since = Date.now();
+    const runs = await Promise.all([1, 2, 3].map(() => world.vault(['session', 'ls'])));
+    for (const run of runs) {
+      expect(run.code).toBe(0);
+      expect([...listed(run.stdout).keys()].sort()).toEqual([ecs.id, imds.id].sort());
+    }
+    const newPid = daemonPid(world);
+    expect(isAlive(newPid)).toBe(true);
+    const starts = await until('the new daemon in the log', () => {
+      const lines = readFileSync(daemonFiles(world).log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { time: number; event?: string; pid?: number });
+      const found = lines.filter((l) => l.time >= since && l.event === 'daemon-start');
+      return found.length > 0 ? found : undefined;
+    });
+    expect(starts.map((l) => l.pid)).toEqual([newPid]);
+  });
+
   it('a clean stop forgets the sessions: nothing is restored after it', async () => {
     const stopped = await world.vault(['server', 'stop']);
     expect(stopped.code).toBe(0);
