@@ -17,6 +17,8 @@ export interface MfaTokenOptions {
   mfaProcess?: string;
   prompt?: MfaPrompt;
   env?: NodeJS.ProcessEnv;
+  /** How long mfa_process may take (default 60 s: a person may have to touch a hardware key). */
+  processTimeoutMs?: number;
 }
 
 export function checkMfaCode(code: string, from: string): string {
@@ -37,7 +39,7 @@ export function mfaTokenSource(options: MfaTokenOptions): (request: MfaRequest) 
       used = true; // a one-time code cannot serve two STS calls
       return checkMfaCode(options.explicit, '--mfa-token');
     }
-    if (options.mfaProcess) return checkMfaCode(await runMfaProcess(options.mfaProcess, request, options.env), 'mfa_process');
+    if (options.mfaProcess) return checkMfaCode(await runMfaProcess(options.mfaProcess, request, options.env, options.processTimeoutMs), 'mfa_process');
     if (options.prompt) return checkMfaCode(await options.prompt(request), 'the prompt');
     throw new VaultError('MFA_REQUIRED', `profile ${request.profile} needs an MFA code for ${request.serial} and there is no terminal to ask`, {
       hint: 'pass --mfa-token CODE, or set mfa_process in the profile',
@@ -49,36 +51,63 @@ export function mfaTokenSource(options: MfaTokenOptions): (request: MfaRequest) 
 const MAX_MFA_PROCESS_OUTPUT = 1024;
 const MFA_PROCESS_TIMEOUT_MS = 60_000;
 
-function runMfaProcess(command: string, request: MfaRequest, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+function runMfaProcess(command: string, request: MfaRequest, env: NodeJS.ProcessEnv = process.env, timeoutMs = MFA_PROCESS_TIMEOUT_MS): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, {
       shell: true,
       stdio: ['inherit', 'pipe', 'inherit'],
       env: { ...env, AWS_VAULT_MFA_SERIAL: request.serial, AWS_VAULT_PROFILE: request.profile },
-      timeout: MFA_PROCESS_TIMEOUT_MS,
     });
+    let settled = false;
+    const fail = (error: VaultError) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      child.stdout.destroy();
+      reject(error);
+    };
+    // Our own timer rather than spawn's `timeout`, so a hung process is told apart from a killed one.
+    const timer = setTimeout(
+      () =>
+        fail(
+          new VaultError('MFA_REQUIRED', `mfa_process of profile ${request.profile} did not finish within ${timeoutMs / 1000} s`, {
+            hint: 'run the mfa_process command by hand to see where it waits, or pass --mfa-token CODE',
+          }),
+        ),
+      timeoutMs,
+    );
     const chunks: Buffer[] = [];
     let size = 0;
     child.stdout.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > MAX_MFA_PROCESS_OUTPUT) {
-        child.kill();
-        reject(new VaultError('MFA_INVALID', `mfa_process of profile ${request.profile} printed more than ${MAX_MFA_PROCESS_OUTPUT} bytes`, {
-          hint: 'make mfa_process print only the 6-digit code',
-        }));
+        fail(
+          new VaultError('MFA_INVALID', `mfa_process of profile ${request.profile} printed more than ${MAX_MFA_PROCESS_OUTPUT} bytes`, {
+            hint: 'make mfa_process print only the 6-digit code',
+          }),
+        );
         return;
       }
       chunks.push(chunk);
     });
     child.on('error', (cause) =>
-      reject(new VaultError('MFA_REQUIRED', `mfa_process of profile ${request.profile} could not be started`, { hint: 'check the mfa_process command', cause })),
+      fail(new VaultError('MFA_REQUIRED', `mfa_process of profile ${request.profile} could not be started`, { hint: 'check the mfa_process command', cause })),
     );
-    child.on('close', (code) => {
-      if (size > MAX_MFA_PROCESS_OUTPUT) return;
+    child.on('close', (code, signal) => {
       if (code !== 0) {
-        reject(new VaultError('MFA_REQUIRED', `mfa_process of profile ${request.profile} exited with code ${code}`, { hint: 'run the mfa_process command by hand to see why' }));
+        fail(
+          new VaultError(
+            'MFA_REQUIRED',
+            `mfa_process of profile ${request.profile} ${signal ? `was killed by ${signal}` : `exited with code ${code}`}`,
+            { hint: 'run the mfa_process command by hand to see why' },
+          ),
+        );
         return;
       }
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
       resolve(Buffer.concat(chunks).toString('utf8'));
     });
   });
