@@ -1,0 +1,145 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mfaTokenSource, VaultError } from '@vault/core';
+import { designConfig, MFA_SERIAL, World } from '../support/world.js';
+import { expectOneLineError, runVault, type VaultRun } from './cli.js';
+
+/**
+ * Issue 5, bad configuration and input, table-driven through the built CLI: every case must end
+ * with exactly one line on stderr starting `vault: `, a non-zero exit, no stack trace, and no
+ * secret anywhere in what was printed.
+ */
+const PASSPHRASE = 'e2e-file-passphrase';
+
+interface Case {
+  name: string;
+  args: string[];
+  /** Replaces ~/.aws/config for this case (written to its own file, passed as AWS_CONFIG_FILE). */
+  config?: string;
+  env?: NodeJS.ProcessEnv;
+  /** What the one line must say. */
+  says: RegExp;
+  /** The error can only be known after STS answered (everything else is refused before any STS call). */
+  sts?: boolean;
+}
+
+const GOOD = designConfig();
+const ROLE = 'arn:aws:iam::222222222222:role/account-a-assume-role';
+const section = (name: string, ...lines: string[]) => `[profile ${name}]\n${lines.join('\n')}\n`;
+/** A profile reaching account-a's role through the stored central key, with the given extra lines. */
+const withRole = (...lines: string[]) => `${GOOD}\n${section('bad', 'source_profile = central-account', `role_arn = ${ROLE}`, ...lines)}`;
+/**
+ * A profile with a key of its own (stored in beforeAll) and an MFA device of its own, so no MFA
+ * session cached by another case stands in for the process.
+ */
+const withMfaProcess = (command: string) => `${GOOD}\n${section('mp', 'mfa_serial = arn:aws:iam::111111111111:mfa/mp-device', `mfa_process = ${command}`)}`;
+const KEY_ENV = (id: string, secret: string) => ({ AWS_ACCESS_KEY_ID: id, AWS_SECRET_ACCESS_KEY: secret });
+
+const CASES: Case[] = [
+  // --- the config file -----------------------------------------------------------------------------
+  { name: 'malformed ini: a section header without ]', args: ['exec', 'account-a', '--', 'true'], config: `${GOOD}\n[profile broken\nregion = x\n`, says: /section header has no closing '\]'/ },
+  { name: 'malformed ini: NUL bytes (a binary file)', args: ['exec', 'account-a', '--', 'true'], config: `${GOOD}\0\0\x01\x02`, says: /is not a text file/ },
+  { name: 'the config path is a directory', args: ['exec', 'account-a', '--', 'true'], env: { AWS_CONFIG_FILE: '/' }, says: /config|directory/i },
+  { name: 'unknown profile (exec)', args: ['exec', 'no-such-profile', '--', 'true'], says: /no-such-profile/ },
+  { name: 'unknown profile (export)', args: ['export', 'no-such-profile'], says: /no-such-profile/ },
+  { name: 'a source_profile cycle', args: ['exec', 'cyc-a', '--', 'true'], config: `${GOOD}\n${section('cyc-a', 'source_profile = cyc-b', `role_arn = ${ROLE}`)}\n${section('cyc-b', 'source_profile = cyc-a', `role_arn = ${ROLE}`)}`, says: /cyc-a.*cyc-b|cycle/i },
+  { name: 'a profile that is its own source', args: ['exec', 'self', '--', 'true'], config: `${GOOD}\n${section('self', 'source_profile = self', `role_arn = ${ROLE}`)}`, says: /self/ },
+  { name: 'an include_profile cycle', args: ['exec', 'inc-a', '--', 'true'], config: `${GOOD}\n${section('inc-a', 'include_profile = inc-b')}\n${section('inc-b', 'include_profile = inc-a')}`, says: /inc-a|inc-b/ },
+  { name: 'a missing source_profile', args: ['exec', 'orphan', '--', 'true'], config: `${GOOD}\n${section('orphan', 'source_profile = nowhere', `role_arn = ${ROLE}`)}`, says: /nowhere/ },
+  { name: 'role_arn that is not an ARN', args: ['exec', 'bad', '--', 'true'], config: `${GOOD}\n${section('bad', 'source_profile = central-account', 'role_arn = not-an-arn')}`, says: /role_arn/ },
+  { name: 'role_arn of a user, not a role', args: ['exec', 'bad', '--', 'true'], config: `${GOOD}\n${section('bad', 'source_profile = central-account', 'role_arn = arn:aws:iam::222222222222:user/someone')}`, says: /role_arn/ },
+  { name: 'role_arn with an 11-digit account', args: ['exec', 'bad', '--', 'true'], config: `${GOOD}\n${section('bad', 'source_profile = central-account', 'role_arn = arn:aws:iam::22222222222:role/x')}`, says: /role_arn/ },
+  { name: 'mfa_serial that is not an ARN', args: ['exec', 'bad', '-t', '123456', '--', 'true'], config: withRole('mfa_serial = my-phone'), says: /mfa_serial/ },
+  { name: 'duration_seconds below 900', args: ['exec', 'bad', '-t', '123456', '--', 'true'], config: withRole('duration_seconds = 100'), says: /duration_seconds/ },
+  { name: 'duration_seconds above 43200', args: ['exec', 'bad', '-t', '123456', '--', 'true'], config: withRole('duration_seconds = 50000'), says: /duration_seconds/ },
+  { name: 'duration_seconds not a number', args: ['exec', 'bad', '-t', '123456', '--', 'true'], config: withRole('duration_seconds = an hour'), says: /duration_seconds/ },
+  { name: 'session_tags without =', args: ['exec', 'bad', '-t', '123456', '--', 'true'], config: withRole('session_tags = Team'), says: /session_tags/ },
+  // --- flags and variables -------------------------------------------------------------------------
+  { name: '--duration below 15 minutes', args: ['exec', '-d', '5m', 'account-a', '-t', '123456', '--', 'true'], says: /duration/i },
+  { name: '--duration above 12 hours', args: ['exec', '-d', '13h', 'account-a', '-t', '123456', '--', 'true'], says: /duration/i },
+  { name: '--duration that is not a duration', args: ['exec', '-d', 'banana', 'account-a', '-t', '123456', '--', 'true'], says: /duration/i },
+  { name: 'an MFA code with letters (-t 12ab)', args: ['exec', 'account-a', '-t', '12ab', '--', 'true'], says: /MFA code .*6 digits/ },
+  { name: 'an MFA code of 7 digits (-t 1234567)', args: ['exec', 'account-a', '-t', '1234567', '--', 'true'], says: /MFA code .*6 digits/ },
+  { name: 'an MFA code of 5 digits (-t 12345)', args: ['export', 'account-a', '-t', '12345'], says: /MFA code .*6 digits/ },
+  { name: 'an empty MFA code (-t "")', args: ['exec', 'account-a', '-t', '', '--', 'true'], says: /MFA code .*6 digits/ },
+  { name: 'AWS_MIN_TTL that is not a duration', args: ['exec', 'account-a', '-t', '123456', '--', 'true'], env: { AWS_MIN_TTL: 'soon' }, says: /AWS_MIN_TTL/ },
+  { name: 'AWS_SESSION_TOKEN_TTL that is not a duration', args: ['export', 'central-account', '-t', '123456'], env: { AWS_SESSION_TOKEN_TTL: 'forever' }, says: /AWS_SESSION_TOKEN_TTL/ },
+  // (The line names --backend: commander folds AWS_VAULT_BACKEND into the option; see FIGURES.md.)
+  { name: 'an unknown backend (AWS_VAULT_BACKEND)', args: ['list'], env: { AWS_VAULT_BACKEND: 'bogus' }, says: /unknown keyring backend "bogus"/ },
+  { name: "aws-vault's pass backend (--backend)", args: ['--backend', 'pass', 'list'], says: /"pass" keyring backend of aws-vault is not supported/ },
+  { name: 'exec inside another vault exec (AWS_VAULT set)', args: ['exec', 'account-a', '-t', '123456', '--', 'true'], env: { AWS_VAULT: 'account-b' }, says: /AWS_VAULT|inside/ },
+  { name: 'exec of a command that does not exist', args: ['exec', 'account-a', '-t', '123456', '--', '/nonexistent/command'], says: /\/nonexistent\/command/, sts: true },
+  // --- vault add --env -----------------------------------------------------------------------------
+  { name: 'add --env: a key id that is not a key id', args: ['add', '--env', 'newbie'], env: KEY_ENV('hello', 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'), says: /access key id is not an AWS access key id/ },
+  { name: 'add --env: a key id in lower case', args: ['add', '--env', 'newbie'], env: KEY_ENV('akiaiosfodnn7example', 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'), says: /access key id is not an AWS access key id/ },
+  { name: 'add --env: the secret pasted as the key id', args: ['add', '--env', 'newbie'], env: KEY_ENV('wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY', 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'), says: /access key id is not an AWS access key id/ },
+  { name: 'add --env: a secret that is not a secret key', args: ['add', '--env', 'newbie'], env: KEY_ENV('AKIAIOSFODNN7EXAMPLE', 'short'), says: /secret access key is not an AWS secret key/ },
+  { name: 'add --env: the variables missing', args: ['add', '--env', 'newbie'], says: /--env needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/ },
+  // --- mfa_process ---------------------------------------------------------------------------------
+  // mfa_process's own stderr is the user's terminal by design (ykman says "touch your key" there);
+  // head's complaint about the pipe vault closed is silenced so that vault's own output is judged.
+  { name: 'mfa_process printing 10 MB', args: ['exec', 'mp', '--', 'true'], config: withMfaProcess('yes 1 | head -c 10000000 2>/dev/null'), says: /mfa_process of profile mp printed more than 1024 bytes/ },
+  { name: 'mfa_process printing binary', args: ['exec', 'mp', '--', 'true'], config: withMfaProcess('head -c 200 /bin/sh'), says: /MFA code from mfa_process is not 6 digits/ },
+  { name: 'mfa_process printing a 7-digit code', args: ['exec', 'mp', '--', 'true'], config: withMfaProcess('echo 1234567'), says: /MFA code from mfa_process is not 6 digits/ },
+  { name: 'mfa_process exiting non-zero', args: ['exec', 'mp', '--', 'true'], config: withMfaProcess('exit 3'), says: /mfa_process of profile mp exited with code 3/ },
+  { name: 'mfa_process killed by a signal', args: ['exec', 'mp', '--', 'true'], config: withMfaProcess('kill -9 $$'), says: /mfa_process of profile mp .*SIGKILL/ },
+];
+
+let world: World;
+let caseDir: string;
+const figures: string[] = [];
+
+describe('bad configuration and input, through the built CLI (issue 5)', () => {
+  beforeAll(async () => {
+    world = await World.create('file');
+    const added = await world.vault(['add', '--env', 'central-account'], KEY_ENV(world.user.accessKeyId, world.user.secretAccessKey));
+    expect(added.code, added.stderr).toBe(0);
+    const mp = await world.vault(['add', '--env', 'mp'], KEY_ENV(world.user.accessKeyId, world.user.secretAccessKey));
+    expect(mp.code, mp.stderr).toBe(0);
+    caseDir = join(world.home, 'cases');
+    mkdirSync(caseDir);
+  });
+
+  afterAll(async () => {
+    for (const line of figures) console.log(line);
+    if (world) {
+      const leaks = world.leaks();
+      await world.close();
+      expect(leaks).toEqual([]);
+    }
+  });
+
+  it.each(CASES.map((c, i) => [c.name, c, i] as const))('%s', async (_name, c, i) => {
+    const env: NodeJS.ProcessEnv = { ...c.env };
+    if (c.config !== undefined) {
+      const file = join(caseDir, `config-${i}`);
+      writeFileSync(file, c.config);
+      env.AWS_CONFIG_FILE = file;
+    }
+    const stsBefore = world.mintingCalls();
+    const run: VaultRun = await runVault(c.args, world.env(env), { timeoutMs: 30_000 });
+    world.capture(`case ${i} (${c.name}) stdout`, run.stdout);
+    world.capture(`case ${i} (${c.name}) stderr`, run.stderr);
+    world.capture(`case ${i} (${c.name}) cmdline`, run.cmdline);
+    const line = expectOneLineError(run, c.says);
+    expect(run.stdout, 'nothing on stdout').toBe('');
+    if (!c.sts) expect(world.mintingCalls(), 'refused before any STS call').toBe(stsBefore);
+    figures.push(`FIGURE badInput case=${JSON.stringify(c.name)} exit=${run.code} line=${JSON.stringify(line)}`);
+  });
+
+});
+
+describe('mfa_process that hangs (its timeout, in-process: the CLI waits 60 s)', () => {
+  it('is stopped after the timeout with one clear line', async () => {
+    const source = mfaTokenSource({ mfaProcess: 'sleep 30', processTimeoutMs: 300 });
+    const started = Date.now();
+    const error = await source({ serial: MFA_SERIAL, profile: 'mp' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(VaultError);
+    expect((error as VaultError).toLine()).toMatch(/^mfa_process of profile mp did not finish within 0\.3 s/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+});
