@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cmdlineOf, findLeaks } from '../support/leaks.js';
 import { World } from '../support/world.js';
 import { expectOneLineError, runVault, type VaultRun } from './cli.js';
 
@@ -16,6 +17,7 @@ import { expectOneLineError, runVault, type VaultRun } from './cli.js';
  */
 const KEYCHAIN_BOUND_MS = 2_000;
 const REMEDY = '--backend file';
+const KEYRING_PASSWORD = 'test-keyring-password';
 const TOOLS = ['dbus-daemon', 'dbus-send', 'gnome-keyring-daemon'];
 
 const missingTool = TOOLS.find((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
@@ -52,6 +54,7 @@ async function privateBus(name: string): Promise<{ address: string; process: Chi
   );
   const bus = spawn('dbus-daemon', ['--config-file', conf, '--nofork', '--print-address=1'], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(bus);
+  bus.once('spawn', () => world.capture(`dbus-daemon (${name}) cmdline`, cmdlineOf(bus.pid)));
   const address = await new Promise<string>((resolve, reject) => {
     let out = '';
     bus.stdout!.on('data', (c: Buffer) => {
@@ -84,7 +87,8 @@ async function keyringDaemon(address: string, name: string): Promise<ChildProces
     stdio: ['pipe', 'ignore', 'ignore'],
   });
   children.push(daemon);
-  daemon.stdin!.end('test-keyring-password');
+  daemon.stdin!.end(KEYRING_PASSWORD);
+  daemon.once('spawn', () => world.capture(`gnome-keyring-daemon (${name}) cmdline`, cmdlineOf(daemon.pid)));
   for (let i = 0; i < 100; i++) {
     try {
       if (busCall(address, ['--dest=org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.NameHasOwner', 'string:org.freedesktop.secrets']).includes('true')) {
@@ -148,7 +152,7 @@ describe.skipIf(skipReason !== undefined)('keychain backend faults through the b
     console.log(`FIGURE keychainFaults processStartMs=${startupMs}`);
     for (const line of figures) console.log(line);
     if (world) {
-      const leaks = world.leaks();
+      const leaks = [...world.leaks(), ...findLeaks([KEYRING_PASSWORD], world.captured, [world.home])];
       await world.close();
       expect(leaks).toEqual([]);
     }
