@@ -200,6 +200,7 @@ describe('file backend faults through the built CLI (issue 5)', () => {
     const stalled = await vault(['export', '--format', 'json', 'p04']);
     expectOneLineError(stalled, /^vault: the file keyring item p04 .* is damaged and cannot be decrypted/);
     expect(stalled.ms, 'a planted p2c must be refused, not computed').toBeLessThan(20_000);
+    figures.push(`FIGURE keyringFaults tampered=p03 plantedP2c=2^31 refusedIn=${stalled.ms}ms`);
 
     await expectAllReadable(['p02', 'p05', 'p48']);
     expect((await vault(['export', '--format', 'json', 'p05'])).code).toBe(0);
