@@ -172,6 +172,27 @@ describe('startDaemon', () => {
     const body = JSON.parse(res.body);
     for (const secret of [created.token, body.SecretAccessKey, body.Token]) expect(text).not.toContain(secret);
   });
+
+  it('a stop waits for audit lines whose client-pid lookup is still running: none is lost', async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const slowPids = { lookup: async () => (await released, 4242) };
+    const f = await startTestDaemon({ captureLog: false, peerPids: slowPids });
+    cleanups.push(f.close);
+    const created = await f.client.createSession({ profile: 'account-a', kind: 'ecs' });
+    for (let i = 0; i < 3; i++) {
+      const res = await httpGet(f.daemon.port, `/creds/${created.id}`, { host: `127.0.0.1:${f.daemon.port}`, authorization: created.token });
+      expect(res.status).toBe(200);
+    }
+    const stopped = f.daemon.stop();
+    setTimeout(release, 100); // the lookups settle only after the stop has begun
+    await stopped;
+    const records = readFileSync(f.daemon.paths.logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const served = records.filter((r) => r.audit === 'credentials-served');
+    expect(served).toHaveLength(3);
+    expect(served.every((r) => r.client.pid === 4242 && typeof r.servedAt === 'string')).toBe(true);
+    expect(records.at(-1).event).toBe('daemon-stopped');
+  });
 });
 
 describe('real listener', () => {

@@ -387,6 +387,7 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
         await Promise.allSettled([...imdsListeners].map((app) => app.close()));
         await Promise.allSettled([server.close(), control.close()]);
         cleanupFiles();
+        await audit.drain();
         logger.info({ event: 'daemon-stopped' }, 'daemon stopped');
         closeLog?.();
         resolveClosed();

@@ -101,6 +101,8 @@ export class AuditLog {
   private readonly byConnection = new WeakMap<object, Map<string, string>>();
   /** The stream the logger writes to, when info lines are enabled at all. */
   private readonly stream: { write(line: string): unknown } | undefined;
+  /** Lines waiting on a pid lookup; `drain()` lets them land before the log is closed. */
+  private readonly pending = new Set<Promise<void>>();
 
   constructor(
     readonly logger: Logger,
@@ -165,10 +167,27 @@ export class AuditLog {
     const time = Date.now();
     const servedAt = `,"servedAt":"${new Date(time).toISOString()}"`;
     const boundNow = () => this.byConnection.get(socket)?.get(key);
-    this.pids.lookup(socket).then(
-      (pid) => this.stream?.write(`{"level":30,"time":${Date.now()}${servedAt}${boundNow() ?? bind(pid)}`),
+    const written = this.pids.lookup(socket).then(
+      (pid) => void this.stream?.write(`{"level":30,"time":${Date.now()}${servedAt}${boundNow() ?? bind(pid)}`),
       () => this.writeServed(boundNow() ?? bind(undefined)),
     );
+    this.pending.add(written);
+    void written.finally(() => this.pending.delete(written));
+  }
+
+  /**
+   * Waits for the lines still waiting on a pid lookup (a stop must not close the log under them:
+   * an audit trail that drops the last requests before a shutdown is no trail). Bounded, so a
+   * lookup that never settles cannot hold a stop.
+   */
+  async drain(maxWaitMs = 2_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const givenUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, maxWaitMs)));
+    const settled = (async () => {
+      while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    })();
+    await Promise.race([settled, givenUp]);
+    clearTimeout(timer);
   }
 
   /** credential_process answers over the control socket (no TCP peer to name). */
