@@ -106,7 +106,7 @@ const FAULTS: Array<[string, StsFaultKind, string, RegExp]> = [
   ['throttle', { kind: 'throttle' }, 'STS_THROTTLED', /failed: Throttling: Rate exceeded/],
   ['internal', { kind: 'internal' }, 'STS_UNAVAILABLE', /failed: InternalFailure: /],
   ['reset', { kind: 'reset' }, 'STS_UNAVAILABLE', /the connection to STS at http:\/\/127\.0\.0\.1:\d+ was reset \(ECONNRESET\)/],
-  // Longer than the SDK's request timeout (250 ms here; 10 s in the daemon): 2 s, 8× the timeout.
+  // Longer than the SDK's request timeout (250 ms here; 3 s in the daemon): 2 s, 8× the timeout.
   ['delay', { kind: 'delay', ms: 2_000 }, 'STS_UNAVAILABLE', /STS at http:\/\/127\.0\.0\.1:\d+ did not answer in time \(ETIMEDOUT\)/],
   ['malformed', { kind: 'malformed' }, 'STS_UNAVAILABLE', /STS at http:\/\/127\.0\.0\.1:\d+ sent a malformed reply/],
   ['expiredToken', { kind: 'expiredToken' }, 'STS_EXPIRED_TOKEN', /failed: ExpiredToken: The security token included in the request is expired/],

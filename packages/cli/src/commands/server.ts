@@ -105,7 +105,10 @@ async function runInForeground(ctx: Context): Promise<number> {
       env: ctx.env,
       homeDir: ctx.homeDir,
       keyring: () => ctx.keyring(),
-      sts: new SdkStsGateway(),
+      // A route that has nothing valid waits on this call, and SDK clients give up on the endpoint
+      // after 1-2 s: fail fast (≤ 2 × 3 s) and let the session's backoff retry, instead of holding
+      // a request for the 3 × 10 s a command may spend.
+      sts: new SdkStsGateway({ requestTimeoutMs: 3_000, maxAttempts: 2 }),
       clock: ctx.clock,
     }),
   }).catch((error: unknown) => {
