@@ -109,7 +109,6 @@ const FAULTS: Array<[string, StsFaultKind, string, RegExp]> = [
   // Longer than the SDK's request timeout (250 ms here; 3 s in the daemon): 2 s, 8× the timeout.
   ['delay', { kind: 'delay', ms: 2_000 }, 'STS_UNAVAILABLE', /STS at http:\/\/127\.0\.0\.1:\d+ did not answer in time \(ETIMEDOUT\)/],
   ['malformed', { kind: 'malformed' }, 'STS_UNAVAILABLE', /STS at http:\/\/127\.0\.0\.1:\d+ sent a malformed reply/],
-  ['expiredToken', { kind: 'expiredToken' }, 'STS_EXPIRED_TOKEN', /failed: ExpiredToken: The security token included in the request is expired/],
   ['accessDenied', { kind: 'accessDenied' }, 'STS_ACCESS_DENIED', /failed: AccessDenied: User: arn:aws:iam::111111111111:user\/central-user is not authorized/],
 ];
 
@@ -264,6 +263,52 @@ describe('STS faults behind a daemon session (real chain, real SDK, STS stand-in
     await leakScan(r, [created.token, token], { '503 body': down.body });
   });
 
+  it('expiredToken: STS says the MFA session is over — no retries, needs-mfa at once, valid credentials still served, renew with a code recovers', async () => {
+    const r = await rig({ requestTimeoutMs: 250 });
+    const created = await r.client.createSession({ profile: 'account-a', kind: 'ecs', mfaToken: '123456' });
+    const session = r.daemon.registry.get(created.id)!;
+    const t0 = r.clock.now();
+    const first = await get(r, created);
+    const key0 = (JSON.parse(first.body) as { AccessKeyId: string }).AccessKeyId;
+    r.sts.resetCalls();
+    r.sts.setFaultMode((request) => (request.action === 'AssumeRole' ? { kind: 'expiredToken' } : undefined));
+
+    // The refresh at 20 min left meets ExpiredToken: retrying with that MFA session cannot help,
+    // and the daemon never prompts, so the session asks for a code at once and stops calling STS.
+    await r.scheduler.advanceTo(t0 + 40 * MINUTE);
+    await idle(session);
+    expect(session.state).toBe('needs-mfa');
+    expect(r.sts.calls.map((c) => `${c.action} ${c.errorCode ?? 'ok'}`)).toEqual(['AssumeRole ExpiredToken']);
+    expect(session.credentials.failures).toBe(1);
+    // Until 15 min are left the clients keep the valid credentials.
+    await r.scheduler.advanceTo(t0 + 44 * MINUTE);
+    const still = await get(r, created);
+    expect(still.status).toBe(200);
+    expect((JSON.parse(still.body) as { AccessKeyId: string }).AccessKeyId).toBe(key0);
+    // Then a 503 that says what happened and what to run; still no retry reached STS.
+    await r.scheduler.advanceTo(t0 + 75 * MINUTE);
+    await idle(session);
+    const down = await get(r, created);
+    expect(down.status).toBe(503);
+    const body = JSON.parse(down.body) as { Code: string; Message: string };
+    expect(body.Code).toBe('SESSION_NEEDS_MFA');
+    expect(body.Message).toContain(`session ${created.id} (profile account-a) has no valid credentials left: its MFA session has expired`);
+    expect(body.Message).toContain(`vault session renew ${created.id}`);
+    expect(r.sts.calls).toHaveLength(1);
+    const listed = await r.client.getSession(created.id);
+    expect(listed.state).toBe('needs-mfa');
+
+    // `vault session renew ID` with a code: one GetSessionToken, one AssumeRole, same URI and token.
+    r.sts.clearFaults();
+    const renewed = await r.client.renewSession(created.id, '123456');
+    expect(renewed.state).toBe('active');
+    const back = await get(r, created);
+    expect(back.status, back.body).toBe(200);
+    expect(r.sts.calls.slice(1).map((c) => `${c.action} ${c.errorCode ?? 'ok'}`)).toEqual(['GetSessionToken ok', 'AssumeRole ok']);
+    figures.push(`FIGURE stsFaults fault=expiredToken injected=1 retries=0 state=needs-mfa renewedWith=1-GetSessionToken recovered=yes`);
+    await leakScan(r, [created.token], { '503 body': down.body, 'session ls': JSON.stringify(listed) });
+  });
+
   it('with the SDK retries the daemon really runs (maxAttempts 3): each daemon attempt is three STS calls; a fault the SDK absorbs never reaches the client', async () => {
     const r = await rig({ maxAttempts: 3, requestTimeoutMs: 2_000 });
     const created = await r.client.createSession({ profile: 'account-a', kind: 'ecs', mfaToken: '123456' });
@@ -292,7 +337,7 @@ describe('STS faults behind a daemon session (real chain, real SDK, STS stand-in
 
   it('prints the figures', () => {
     for (const line of figures) console.log(line);
-    expect(figures.length).toBe(FAULTS.length + 1);
+    expect(figures.length).toBe(FAULTS.length + 2);
   });
 });
 

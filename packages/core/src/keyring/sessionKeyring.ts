@@ -114,6 +114,11 @@ export class SessionKeyring {
     await this.keyring.set(sessionKeyName(type, profile, discriminator, credentials.expiration), JSON.stringify(stored), `aws-vault session for ${profile}`);
   }
 
+  /** Removes one cached session (STS has rejected it); true when it was there. */
+  async forget(type: SessionType, profile: string, discriminator: string, expiration: Date): Promise<boolean> {
+    return this.keyring.remove(sessionKeyName(type, profile, discriminator, expiration));
+  }
+
   /** Removes cached sessions; all of them, or only those of the given profiles. Returns how many. */
   async clear(profiles?: ReadonlySet<string>): Promise<number> {
     let removed = 0;

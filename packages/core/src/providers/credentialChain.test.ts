@@ -73,6 +73,11 @@ class FakeSts implements StsGateway {
   }
 }
 
+/** An error shaped as the SDK throws it for an AWS error reply. */
+function awsError(name: string, message: string): Error {
+  return Object.assign(new Error(message), { name, $metadata: { httpStatusCode: 403 } });
+}
+
 describe('CredentialChain', () => {
   let clock: ManualClock;
   let sts: FakeSts;
@@ -222,6 +227,54 @@ describe('CredentialChain', () => {
     expect(error).toBeInstanceOf(VaultError);
     expect((error as VaultError).code).toBe('PROFILE_NO_CREDENTIALS');
     expect((error as VaultError).toLine()).toMatch(/vault add account-a/);
+  });
+
+  it('a cached MFA session STS calls expired is dropped: one new MFA code, a new session, and the role', async () => {
+    await chain('account-a').credentials();
+    clock.advance(70 * 60_000); // the role credentials are stale, the MFA session looks alive
+    const realAssume = sts.assumeRole.bind(sts);
+    sts.assumeRole = async (c, target, input) => {
+      if (c.accessKeyId === 'ASIASESSION1') {
+        sts.calls.push({ op: 'AssumeRole', signedWith: c.accessKeyId, target, input });
+        throw awsError('ExpiredToken', 'The security token included in the request is expired');
+      }
+      return realAssume(c, target, input);
+    };
+    const creds = await chain('account-a').credentials();
+    expect(sts.calls.slice(2).map((c) => `${c.op} ${c.signedWith}`)).toEqual([
+      'AssumeRole ASIASESSION1',
+      'GetSessionToken AKIACENTRAL000000001',
+      'AssumeRole ASIASESSION3',
+    ]);
+    expect(creds.accessKeyId).toBe('ASIAROLE4');
+    expect(codes).toHaveLength(2);
+    // The dead session is gone from the keyring; the new one is what the next command finds.
+    const cachedSessions = (await keyring.keys()).map(parseSessionKey).filter((k) => k?.type === 'sts.GetSessionToken');
+    expect(cachedSessions).toHaveLength(1);
+    expect(cachedSessions[0]!.expiration.getTime()).toBe(clock.now() + 8 * 3600_000);
+  });
+
+  it('a rejected session is dropped once: when the new one is rejected too, the error comes through', async () => {
+    await chain('account-a').credentials();
+    clock.advance(70 * 60_000);
+    sts.assumeRole = async (c, target, input) => {
+      sts.calls.push({ op: 'AssumeRole', signedWith: c.accessKeyId, target, input });
+      throw awsError('InvalidClientTokenId', 'The security token included in the request is invalid');
+    };
+    const error = await chain('account-a').credentials().catch((e: unknown) => e);
+    expect((error as VaultError).code).toBe('STS_INVALID_CLIENT_TOKEN');
+    expect(sts.calls.slice(2).map((c) => c.op)).toEqual(['AssumeRole', 'GetSessionToken', 'AssumeRole']);
+  });
+
+  it('an error that is not about the session (AccessDenied) keeps the cached MFA session', async () => {
+    await chain('account-a').credentials();
+    clock.advance(70 * 60_000);
+    sts.assumeRole = async () => {
+      throw awsError('AccessDenied', 'User: arn:aws:iam::111111111111:user/central-user is not authorized to perform: sts:AssumeRole');
+    };
+    await expect(chain('account-a').credentials()).rejects.toMatchObject({ code: 'STS_ACCESS_DENIED' });
+    expect(sts.calls.filter((c) => c.op === 'GetSessionToken')).toHaveLength(1);
+    expect(codes).toHaveLength(1);
   });
 
   it('renewMfaSession makes a fresh GetSessionToken with the given code', async () => {

@@ -58,6 +58,23 @@ export interface ChainOptions {
 export type ChainCredentials = Credentials & { assumedRoleArn?: string };
 
 /**
+ * What signs the first AssumeRole: the credentials, whether an MFA code still has to go with it,
+ * the profile whose stored key they are (for error hints), and the cached session they came
+ * from, if they did (so a session STS rejects can be dropped).
+ */
+interface ChainBase {
+  credentials: Credentials;
+  mfaOnFirstRole: boolean;
+  keyOwner?: string;
+  session?: { owner: string; discriminator: string; expiration: Date } | 'unsaved';
+}
+
+/** STS's word that the session signing the call is over: ExpiredToken, or a session token it no longer knows. */
+function isDeadSessionError(error: unknown): boolean {
+  return error instanceof VaultError && (error.code === 'STS_EXPIRED_TOKEN' || error.code === 'STS_INVALID_CLIENT_TOKEN');
+}
+
+/**
  * The STS calls for one profile: the stored key, an MFA session from GetSessionToken (cached in the
  * keyring and shared by every role that the same key and MFA device reach), then AssumeRole for
  * each role in the chain. Concurrent callers share one in-flight resolution.
@@ -132,8 +149,19 @@ export class CredentialChain {
         return cached;
       }
     }
-    const base = await this.base();
-    const role = await this.assumeRoles(base.credentials, base.mfaOnFirstRole, base.keyOwner);
+    let base = await this.base();
+    let role: AssumedRoleCredentials;
+    try {
+      role = await this.assumeRoles(base.credentials, base.mfaOnFirstRole, base.keyOwner);
+    } catch (error) {
+      // STS says the cached session it was signed with is dead (expired early, or revoked).
+      // Retrying with it cannot help: drop it and start again from the stored key — a new MFA
+      // code for a command, SESSION_NEEDS_MFA for the daemon, which never prompts.
+      if (!base.session || !isDeadSessionError(error)) throw error;
+      await this.forgetSession(base.session, error);
+      base = await this.base();
+      role = await this.assumeRoles(base.credentials, base.mfaOnFirstRole, base.keyOwner);
+    }
     if (useCache) await this.cache('sts.AssumeRole', this.target.name, fingerprint, role, 'role credentials');
     return role;
   }
@@ -142,7 +170,7 @@ export class CredentialChain {
    * The credentials that sign the first AssumeRole, whether an MFA code still has to go with it,
    * and the profile whose stored key they are when they are the long-term key (for error hints).
    */
-  private async base(): Promise<{ credentials: Credentials; mfaOnFirstRole: boolean; keyOwner?: string }> {
+  private async base(): Promise<ChainBase> {
     const usesSessionToken = !this.options.noSession && (this.mfaSerial !== undefined || this.roleHops.length === 0);
     const discriminator = this.mfaSerial ?? '';
     if (usesSessionToken && !this.root.credentialProcess) {
@@ -152,12 +180,12 @@ export class CredentialChain {
         if (cached) {
           this.log.debug({ profile: owner, expiration: cached.expiration }, 'using cached session');
           this.lastMfaSession = cached;
-          return { credentials: cached, mfaOnFirstRole: false };
+          return { credentials: cached, mfaOnFirstRole: false, session: { owner, discriminator, expiration: cached.expiration } };
         }
       }
       const unsaved = this.unsavedMfaSession;
       if (unsaved && unsaved.expiration.getTime() - this.deps.clock.now() > this.minTtl(MFA_SESSION_MIN_TTL_MS)) {
-        return { credentials: unsaved, mfaOnFirstRole: false };
+        return { credentials: unsaved, mfaOnFirstRole: false, session: 'unsaved' };
       }
     }
     const { owner, key } = await this.longTermKey();
@@ -166,6 +194,15 @@ export class CredentialChain {
       return { credentials: key, mfaOnFirstRole: this.mfaSerial !== undefined && !key.sessionToken, keyOwner: key.sessionToken || this.root.credentialProcess ? undefined : owner };
     }
     return { credentials: await this.newSession(owner, key), mfaOnFirstRole: false };
+  }
+
+  /** Forgets a session STS has rejected, so that nothing here or in the next command reuses it. */
+  private async forgetSession(session: NonNullable<ChainBase['session']>, error: unknown): Promise<void> {
+    this.log.warn({ code: (error as VaultError).code }, 'STS rejected the cached session; dropping it');
+    this.lastMfaSession = undefined;
+    this.unsavedMfaSession = undefined;
+    if (session === 'unsaved') return;
+    await this.deps.sessions.forget('sts.GetSessionToken', session.owner, session.discriminator, session.expiration).catch(() => false);
   }
 
   private async newSession(owner: string, key: Credentials, tokenCode?: string): Promise<TemporaryCredentials> {
