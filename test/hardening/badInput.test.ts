@@ -65,8 +65,12 @@ const CASES: Case[] = [
   { name: 'an empty MFA code (-t "")', args: ['exec', 'account-a', '-t', '', '--', 'true'], says: /MFA code .*6 digits/ },
   { name: 'AWS_MIN_TTL that is not a duration', args: ['exec', 'account-a', '-t', '123456', '--', 'true'], env: { AWS_MIN_TTL: 'soon' }, says: /AWS_MIN_TTL/ },
   { name: 'AWS_SESSION_TOKEN_TTL that is not a duration', args: ['export', 'central-account', '-t', '123456'], env: { AWS_SESSION_TOKEN_TTL: 'forever' }, says: /AWS_SESSION_TOKEN_TTL/ },
-  // (The line names --backend: commander folds AWS_VAULT_BACKEND into the option; see FIGURES.md.)
-  { name: 'an unknown backend (AWS_VAULT_BACKEND)', args: ['list'], env: { AWS_VAULT_BACKEND: 'bogus' }, says: /unknown keyring backend "bogus"/ },
+  { name: 'an unknown backend (AWS_VAULT_BACKEND)', args: ['list'], env: { AWS_VAULT_BACKEND: 'bogus' }, says: /unknown keyring backend "bogus" \(AWS_VAULT_BACKEND\)/ },
+  { name: 'an unknown backend (--backend)', args: ['--backend', 'bogus', 'list'], says: /unknown keyring backend "bogus" \(--backend\)/ },
+  // --- usage errors commander finds -----------------------------------------------------------------
+  { name: 'an unknown option, with a suggestion', args: ['--bckend', 'file', 'list'], says: /unknown option '--bckend' \(Did you mean --backend\?\); see `vault --help`/ },
+  { name: 'an unknown command', args: ['exce', 'account-a'], says: /unknown command 'exce'.*; see `vault --help`/ },
+  { name: 'a missing argument of a subcommand', args: ['session', 'start'], says: /missing required argument 'profile'; see `vault session start --help`/ },
   { name: "aws-vault's pass backend (--backend)", args: ['--backend', 'pass', 'list'], says: /"pass" keyring backend of aws-vault is not supported/ },
   { name: 'exec inside another vault exec (AWS_VAULT set)', args: ['exec', 'account-a', '-t', '123456', '--', 'true'], env: { AWS_VAULT: 'account-b' }, says: /AWS_VAULT|inside/ },
   { name: 'exec of a command that does not exist', args: ['exec', 'account-a', '-t', '123456', '--', '/nonexistent/command'], says: /\/nonexistent\/command/, sts: true },

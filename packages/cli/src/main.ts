@@ -19,8 +19,7 @@ function program(run: (load: () => Promise<CommandRun<any>>, input: unknown) => 
     .version(VERSION, '--version')
     .addOption(new Option('--backend <name>', `secret backend: ${BACKENDS}`).env('AWS_VAULT_BACKEND'))
     .addOption(new Option('--prompt <driver>', 'how to ask for MFA codes: terminal or ykman').env('AWS_VAULT_PROMPT'))
-    .option('--debug', 'log to stderr (secrets redacted)')
-    .showHelpAfterError('(run with --help for usage)');
+    .option('--debug', 'log to stderr (secrets redacted)');
 
   root
     .command('add')
@@ -126,21 +125,25 @@ export async function main(argv: string[], deps: ConstructorParameters<typeof Co
   const stderr = deps.stderr ?? process.stderr;
   const cli = program(async (load, input) => {
     const globals = cli.opts<GlobalOptions>();
+    // A backend named by AWS_VAULT_BACKEND is the environment's choice, not a flag: leave it to the
+    // keyring to read, so a bad value is reported as AWS_VAULT_BACKEND rather than as --backend.
+    if (cli.getOptionValueSource('backend') === 'env') delete globals.backend;
     context = new Context(globals, await createLogger(globals.debug === true), deps);
     const command = await load();
     exitCode = await command(input, context);
   });
-  cli.exitOverride();
-  cli.configureOutput({
-    writeOut: (text) => (deps.stdout ?? process.stdout).write(text),
-    writeErr: (text) => stderr.write(text),
-  });
   const configure = (command: Command) => {
     command.exitOverride();
-    command.configureOutput({ writeOut: (text) => (deps.stdout ?? process.stdout).write(text), writeErr: (text) => stderr.write(text) });
+    command.configureOutput({
+      writeOut: (text) => (deps.stdout ?? process.stdout).write(text),
+      writeErr: (text) => stderr.write(text),
+      // Commander's own usage errors ("error: unknown option …") as one `vault:` line with the
+      // remedy, like every other error.
+      outputError: (text, write) => write(`vault: ${text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')}; see \`${commandPath(command)} --help\`\n`),
+    });
     command.commands.forEach(configure);
   };
-  cli.commands.forEach(configure);
+  configure(cli);
   try {
     await cli.parseAsync(argv, { from: 'user' });
     if (argv.length === 0) {
@@ -165,6 +168,13 @@ export async function main(argv: string[], deps: ConstructorParameters<typeof Co
     context?.logger.error({ err: error }, 'unexpected error');
     return 1;
   }
+}
+
+/** `vault session start`: the words that reach a command, for a usage hint. */
+function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
 }
 
 function describeCause(cause: unknown): string | undefined {
