@@ -94,6 +94,8 @@ async function expectCredentialsWithoutCache(env: NodeJS.ProcessEnv): Promise<vo
   const exported = await vault(['export', '--format', 'json', '-t', '123456', 'account-a'], env);
   expect(exported.code, exported.stderr).toBe(0);
   expect(JSON.parse(exported.stdout)).toMatchObject({ Version: 1, AccessKeyId: expect.stringMatching(/^ASIA/) });
+  // ... and says, in one line, why the next command will ask for an MFA code again.
+  expect(exported.stderr).toMatch(/^vault: note: could not cache the MFA session for profile central-account in the keyring \(could not write the file keyring item .*\); using it without caching\n/);
   const executed = await vault(['exec', '-t', '123456', 'account-a', '--', 'sh', '-c', 'test -n "$AWS_SESSION_TOKEN"'], env);
   expect(executed.code, executed.stderr).toBe(0);
 }

@@ -108,6 +108,8 @@ export class Context {
         clock: this.clock,
         env: this.env,
         logger: this.logger,
+        // Otherwise the next command asks for an MFA code again without saying why.
+        warn: (line) => this.stderr.write(`vault: note: ${line}\n`),
         mfa: mfaTokenSource({
           explicit: options.mfaToken,
           mfaProcess: profile.mfaProcess,
