@@ -5,7 +5,7 @@ import { createHttpApp, notFound } from './httpApp.js';
 import { AuditLog, silentLogger, type Logger } from './logging.js';
 import { noPeerPid, type PeerPidResolver } from './peerPid.js';
 import { containerFastPath, containerRoutes, type SessionLookup } from './routes/container.js';
-import { ImdsTokens, imdsFastPath, imdsRoutes } from './routes/imds.js';
+import { ImdsTokens, imdsFastPath, imdsRoutes, imdsTokenKey } from './routes/imds.js';
 import type { Session } from './sessions/session.js';
 
 /** The listener's port, or a function giving it (a port of 0 is only known after listen). */
@@ -99,7 +99,7 @@ export function buildImdsServer(session: Session, options: BuildImdsServerOption
     expectedHost: hostHeaderFor(options.port),
     clock,
     audit,
-    tokens: new ImdsTokens(clock),
+    tokens: new ImdsTokens(clock, imdsTokenKey(session.token)),
     ...(options.roleName ? { roleName: options.roleName } : {}),
   };
   let closing = false;

@@ -103,9 +103,10 @@ describe('IMDSv2 GET routes need a valid, unexpired token', () => {
     expect(res.statusCode).toBe(401);
   });
 
-  it('a token of another IMDS listener → 401', async () => {
-    const { h, session, imds } = await setup();
-    const other = imdsClient(session, h.clock, h.audit, 47_200);
+  it("a token of another session's IMDS listener → 401", async () => {
+    const { h, imds } = await setup();
+    const { session: otherSession } = await h.start({ kind: 'imds' });
+    const other = imdsClient(otherSession, h.clock, h.audit, 47_200);
     const res = await imds.app.inject({ method: 'GET', url: '/latest/meta-data/instance-id', headers: { host: imds.host, 'x-aws-ec2-metadata-token': await other.token() } });
     expect(res.statusCode).toBe(401);
   });
@@ -267,14 +268,15 @@ describe('IMDS fast path (real listener): the same answers as the fastify route'
 
   it('hands everything else to fastify: no token, a forged or foreign token, wrong Host, Origin, another path', async () => {
     const t = await listen();
-    const other = imdsClient(t.session, t.h.clock, t.h.audit); // another listener, another key
+    const { session: otherSession } = await t.h.start({ kind: 'imds' });
+    const other = imdsClient(otherSession, t.h.clock, t.h.audit); // another session's listener, another key
     try {
       const token = await t.token();
       const foreign = await other.token();
       const cases: Array<[string, string, Record<string, string>, number]> = [
         ['no token', t.path, {}, 401],
         ['forged token', t.path, { 'x-aws-ec2-metadata-token': `${token.split('.')[0]}.AAAA` }, 401],
-        ['token of another listener', t.path, { 'x-aws-ec2-metadata-token': foreign }, 401],
+        ["token of another session's listener", t.path, { 'x-aws-ec2-metadata-token': foreign }, 401],
         ['wrong Host', t.path, { 'x-aws-ec2-metadata-token': token, host: 'evil.example' }, 403],
         ['Origin', t.path, { 'x-aws-ec2-metadata-token': token, origin: 'https://evil.example' }, 403],
         ['another role name', '/latest/meta-data/iam/security-credentials/other-role', { 'x-aws-ec2-metadata-token': token }, 404],

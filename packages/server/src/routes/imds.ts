@@ -19,6 +19,17 @@ const TOKEN_HEADER = 'x-aws-ec2-metadata-token';
  * lives only in this listener. Verifying recomputes the MAC and compares digests in constant time,
  * so the set of live tokens needs no bound and no cleanup.
  */
+/**
+ * The key that signs a session's IMDSv2 tokens, derived from the session's own token (32 random
+ * bytes, kept only in memory and the keyring). A daemon that restores the session after a crash
+ * derives the same key, so the tokens its clients hold keep working — as EC2's do across a
+ * metadata-service restart — while no other session, and nothing without the session token, can
+ * make or check one.
+ */
+export function imdsTokenKey(sessionToken: string): Buffer {
+  return createHmac('sha256', sessionToken).update('vault IMDSv2 session-token key v1').digest();
+}
+
 export class ImdsTokens {
   private readonly key: Buffer;
 

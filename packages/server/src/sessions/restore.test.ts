@@ -10,6 +10,7 @@ import { candidatePort, ephemeralRange } from '../listenPort.js';
 import { tempStateDir } from '../testing/daemonFixture.js';
 import { FakeSourceFactory, type FakeCredentialSource } from '../testing/fakes.js';
 import { captureLogger } from '../testing/harness.js';
+import { ImdsTokens, imdsTokenKey } from '../routes/imds.js';
 import { credentialPortOf, isOwnerAlive, isProcessAlive, loadForRestore, ownerInfo, RestoredSource } from './restore.js';
 import { ManualScheduler } from './scheduler.js';
 import type { ImdsListener, Session } from './session.js';
@@ -385,6 +386,20 @@ describe('a daemon started after a crash', () => {
     t.clock.advance(1_000);
     const imds = await first.client.createSession({ profile: 'account-b', kind: 'imds' });
     const before = JSON.parse((await get(first.daemon.port, `/creds/${ecs.id}`, { host: `127.0.0.1:${first.daemon.port}`, authorization: ecs.token })).body);
+    const imdsPort = Number(new URL(imds.imdsEndpoint!).port);
+    const imdsToken = () =>
+      new Promise<string>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: imdsPort, path: '/latest/api/token', method: 'PUT', headers: { host: `127.0.0.1:${imdsPort}`, 'x-aws-ec2-metadata-token-ttl-seconds': '21600' }, agent: false }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve(Buffer.concat(chunks).toString()));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const heldToken = await imdsToken();
+    const imdsCreds = (token: string) => get(imdsPort, '/latest/meta-data/iam/security-credentials/', { host: `127.0.0.1:${imdsPort}`, 'x-aws-ec2-metadata-token': token });
+    expect((await imdsCreds(heldToken)).status).toBe(200);
     const port = first.daemon.port;
     expect(port).toBeLessThan(ephemeralRange()[0]);
     await crash(first.daemon);
@@ -402,17 +417,12 @@ describe('a daemon started after a crash', () => {
       [imds.id, expect.any(String), imds.imdsEndpoint, 'active'],
     ]);
     expect((await second.client.sessionEnv(ecs.id)).token).toBe(ecs.token);
-    const imdsPort = Number(new URL(imds.imdsEndpoint!).port);
-    const token = await new Promise<string>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port: imdsPort, path: '/latest/api/token', method: 'PUT', headers: { host: `127.0.0.1:${imdsPort}`, 'x-aws-ec2-metadata-token-ttl-seconds': '60' }, agent: false }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve(Buffer.concat(chunks).toString()));
-      });
-      req.on('error', reject);
-      req.end();
-    });
-    expect((await get(imdsPort, '/latest/meta-data/iam/security-credentials/', { host: `127.0.0.1:${imdsPort}`, 'x-aws-ec2-metadata-token': token })).status).toBe(200);
+    // The IMDSv2 token a client got before the crash still works, and so does a new one; the
+    // token of another session does not.
+    expect((await imdsCreds(heldToken)).status).toBe(200);
+    expect((await imdsCreds(await imdsToken())).status).toBe(200);
+    const other = new ImdsTokens({ now: () => Date.now() }, imdsTokenKey(ecs.token)).issue(60);
+    expect((await imdsCreds(other)).status).toBe(401);
     await second.daemon.restoreChecked;
     expect(second.factory.sources.every((s) => s.fetchCalls === 0 && s.renewCodes.length === 0)).toBe(true);
     expect(second.factory.requests.every((r) => r.mfaToken === undefined)).toBe(true);
