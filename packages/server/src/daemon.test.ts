@@ -176,21 +176,41 @@ describe('startDaemon', () => {
   it('a stop waits for audit lines whose client-pid lookup is still running: none is lost', async () => {
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
-    const slowPids = { lookup: async () => (await released, 4242) };
+    // Like the real resolver: one lookup per connection, however many ask.
+    const bySocket = new WeakMap<object, Promise<number>>();
+    let lookups = 0;
+    const slowPids = {
+      lookup: (socket: object) => {
+        let found = bySocket.get(socket);
+        if (!found) {
+          lookups++;
+          found = released.then(() => 4242);
+          bySocket.set(socket, found);
+        }
+        return found;
+      },
+    };
     const f = await startTestDaemon({ captureLog: false, peerPids: slowPids });
     cleanups.push(f.close);
     const created = await f.client.createSession({ profile: 'account-a', kind: 'ecs' });
-    for (let i = 0; i < 3; i++) {
-      const res = await httpGet(f.daemon.port, `/creds/${created.id}`, { host: `127.0.0.1:${f.daemon.port}`, authorization: created.token });
-      expect(res.status).toBe(200);
-    }
+    const headers = { host: `127.0.0.1:${f.daemon.port}`, authorization: created.token };
+    // Three one-shot connections, and five requests over one keep-alive connection.
+    for (let i = 0; i < 3; i++) expect((await httpGet(f.daemon.port, `/creds/${created.id}`, headers)).status).toBe(200);
+    const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
+    for (let i = 0; i < 5; i++) expect((await httpGet(f.daemon.port, `/creds/${created.id}`, headers, keepAlive)).status).toBe(200);
+    keepAlive.destroy();
+    expect(lookups).toBe(4);
     const stopped = f.daemon.stop();
     setTimeout(release, 100); // the lookups settle only after the stop has begun
     await stopped;
     const records = readFileSync(f.daemon.paths.logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     const served = records.filter((r) => r.audit === 'credentials-served');
-    expect(served).toHaveLength(3);
+    expect(served).toHaveLength(8);
     expect(served.every((r) => r.client.pid === 4242 && typeof r.servedAt === 'string')).toBe(true);
+    // Each line says when it was served, in order, not when it was written.
+    const servedAt = served.map((r) => Date.parse(r.servedAt));
+    expect(servedAt).toEqual([...servedAt].sort((a, b) => a - b));
+    expect(served.every((r) => r.time >= Date.parse(r.servedAt))).toBe(true);
     expect(records.at(-1).event).toBe('daemon-stopped');
   });
 });

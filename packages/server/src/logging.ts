@@ -101,7 +101,13 @@ export class AuditLog {
   private readonly byConnection = new WeakMap<object, Map<string, string>>();
   /** The stream the logger writes to, when info lines are enabled at all. */
   private readonly stream: { write(line: string): unknown } | undefined;
-  /** Lines waiting on a pid lookup; `drain()` lets them land before the log is closed. */
+  /**
+   * Requests served on a connection whose pid lookup has not finished: per line kind, the times
+   * they were served (a number each — under load a new connection serves thousands of requests
+   * before its lookup settles, and a promise per request cost more than the request).
+   */
+  private readonly waiting = new WeakMap<object, Map<string, { times: number[]; bind: (pid: number | undefined) => string }>>();
+  /** Lookups with lines waiting on them; `drain()` lets them land before the log is closed. */
   private readonly pending = new Set<Promise<void>>();
 
   constructor(
@@ -162,17 +168,32 @@ export class AuditLog {
       this.writeServed(bind(settled.pid));
       return;
     }
-    // The pid lookup has not finished: write the line when it has, saying when it was served.
-    // (Every request of the connection until then lands here; the first to settle binds for all.)
-    const time = Date.now();
-    const servedAt = `,"servedAt":"${new Date(time).toISOString()}"`;
-    const boundNow = () => this.byConnection.get(socket)?.get(key);
-    const written = this.pids.lookup(socket).then(
-      (pid) => void this.stream?.write(`{"level":30,"time":${Date.now()}${servedAt}${boundNow() ?? bind(pid)}`),
-      () => this.writeServed(boundNow() ?? bind(undefined)),
-    );
-    this.pending.add(written);
-    void written.finally(() => this.pending.delete(written));
+    // The pid lookup has not finished: note when this was served; the lines are written, saying
+    // so, when it has.
+    let queued = this.waiting.get(socket);
+    if (!queued) {
+      const lines = new Map<string, { times: number[]; bind: (pid: number | undefined) => string }>();
+      queued = lines;
+      this.waiting.set(socket, lines);
+      const written = this.pids.lookup(socket).then(
+        (pid) => this.writeWaiting(socket, lines, pid),
+        () => this.writeWaiting(socket, lines, undefined),
+      );
+      this.pending.add(written);
+      void written.finally(() => this.pending.delete(written));
+    }
+    const entry = queued.get(key);
+    if (entry) entry.times.push(Date.now());
+    else queued.set(key, { times: [Date.now()], bind });
+  }
+
+  private writeWaiting(socket: object, lines: Map<string, { times: number[]; bind: (pid: number | undefined) => string }>, pid: number | undefined): void {
+    this.waiting.delete(socket);
+    for (const [key, { times, bind }] of lines) {
+      const suffix = this.byConnection.get(socket)?.get(key) ?? bind(pid);
+      const now = Date.now();
+      for (const time of times) this.stream?.write(`{"level":30,"time":${now},"servedAt":"${new Date(time).toISOString()}"${suffix}`);
+    }
   }
 
   /**
