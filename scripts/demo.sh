@@ -9,7 +9,7 @@ demo_home=$(mktemp -d /tmp/vault-demo.XXXXXX)
 sts_out="$demo_home/sts.out"
 cleanup() {
   [ -n "${sts_pid:-}" ] && kill "$sts_pid" 2>/dev/null || true
-  HOME="$demo_home" node packages/cli/dist/bin.js server stop >/dev/null 2>&1 || true
+  HOME="$demo_home" node packages/cli/bundle/bin.js server stop >/dev/null 2>&1 || true
   rm -rf "$demo_home"
 }
 trap cleanup EXIT
@@ -38,7 +38,7 @@ INI
 
 export HOME="$demo_home" AWS_ENDPOINT_URL_STS="$sts_url" AWS_VAULT_BACKEND=file AWS_VAULT_FILE_PASSPHRASE=demo-passphrase
 unset AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_VAULT
-vault() { node packages/cli/dist/bin.js "$@"; }
+vault() { node packages/cli/bundle/bin.js "$@"; }
 # Who am I? Asked with the JS SDK so the demo needs no AWS CLI (which would need --endpoint-url).
 whoami_js='process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED="true";import("@aws-sdk/client-sts").then(async ({STSClient,GetCallerIdentityCommand})=>{const c=new STSClient({});console.log((await c.send(new GetCallerIdentityCommand({}))).Arn)})'
 calls() { node -e 'fetch(process.argv[1]+"/__standin/calls").then(r=>r.json()).then(c=>{const m=c.filter(x=>x.ok&&x.action!=="GetCallerIdentity");console.log(m.length+" STS call(s) so far: "+m.map(x=>x.action).join(", "))})' "$sts_url"; }

@@ -7,7 +7,7 @@ import { startStsStandIn } from '@vault/core/testing';
 import { run, runOk } from './proc.mjs';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
-export const VAULT_BIN = join(REPO, 'packages/cli/dist/bin.js');
+export const VAULT_BIN = join(REPO, 'packages/cli/bundle/bin.js');
 export const AWS_CLI = '/usr/bin/aws';
 
 export const MFA_SERIAL = 'arn:aws:iam::111111111111:mfa/central-user';

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 /** The built CLI: end-to-end tests run what a user runs, not the sources. */
-export const VAULT_BIN = `${REPO}packages/cli/dist/bin.js`;
+export const VAULT_BIN = `${REPO}packages/cli/bundle/bin.js`;
 
 export interface RunResult {
   code: number | null;

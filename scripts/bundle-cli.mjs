@@ -1,0 +1,54 @@
+/**
+ * Bundles the built CLI (packages/cli/dist, from tsc) into packages/cli/bundle/: `bin.js` and the
+ * chunks its lazy imports load. Node resolves and links ~50 ESM files for every command when run
+ * from dist/ — 30-40 ms of a ~100 ms budget on top of starting Node; one file and a few chunks
+ * cost a fraction of that. Everything of ours (core, server, cli) is in the bundle, so there is
+ * one copy of each class (`instanceof VaultError` holds across packages); third-party packages
+ * stay external and load from node_modules when, and only when, a command needs them (keytar is
+ * native, the AWS SDK, fastify, pino and jose are large and lazily imported).
+ */
+import { readFileSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const repo = fileURLToPath(new URL('..', import.meta.url));
+const version = (pkg) => JSON.parse(readFileSync(`${repo}packages/${pkg}/package.json`, 'utf8')).version;
+// Bundled, the server's version is read from the package.json next to the bundle (the CLI's).
+if (version('cli') !== version('server') || version('cli') !== version('core')) {
+  throw new Error('bundle-cli: packages/{core,server,cli} must share one version');
+}
+
+const outdir = `${repo}packages/cli/bundle`;
+rmSync(outdir, { recursive: true, force: true });
+await build({
+  entryPoints: { bin: `${repo}packages/cli/dist/bin.js` },
+  outdir,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  packages: 'external', // every bare import stays external, except our own workspaces:
+  plugins: [
+    {
+      name: 'inline-workspaces',
+      setup(b) {
+        const map = {
+          '@vault/core': 'packages/core/dist/index.js',
+          '@vault/core/testing': 'packages/core/dist/testing/index.js',
+          '@vault/server': 'packages/server/dist/index.js',
+          '@vault/server/client': 'packages/server/dist/client.js',
+        };
+        b.onResolve({ filter: /^@vault\// }, (args) => {
+          const path = map[args.path];
+          if (!path) throw new Error(`bundle-cli: unknown workspace import ${args.path}`);
+          return { path: `${repo}${path}` };
+        });
+      },
+    },
+  ],
+  // Chunks next to bin.js: code that finds files from import.meta.url (the CLI's package.json,
+  // bin.js to start the daemon) must see the same directory from every chunk.
+  chunkNames: '[name]-[hash]',
+  logLevel: 'warning',
+});
