@@ -9,6 +9,7 @@
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import { build } from 'esbuild';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
@@ -18,6 +19,7 @@ if (version('cli') !== version('server') || version('cli') !== version('core')) 
   throw new Error('bundle-cli: packages/{core,server,cli} must share one version');
 }
 
+const requireFrom = createRequire(`${repo}packages/core/package.json`);
 const outdir = `${repo}packages/cli/bundle`;
 rmSync(outdir, { recursive: true, force: true });
 await build({
@@ -39,6 +41,11 @@ await build({
           '@vault/server': 'packages/server/dist/index.js',
           '@vault/server/client': 'packages/server/dist/client.js',
         };
+        // Small, pure-JS and needed by every command: cheaper inlined than loaded through node's
+        // CommonJS-from-ESM path (which parses each file twice).
+        for (const name of ['commander', 'ini']) {
+          b.onResolve({ filter: new RegExp(`^${name}$`) }, () => ({ path: requireFrom.resolve(name) }));
+        }
         b.onResolve({ filter: /^@vault\// }, (args) => {
           const path = map[args.path];
           if (!path) throw new Error(`bundle-cli: unknown workspace import ${args.path}`);
@@ -50,5 +57,7 @@ await build({
   // Chunks next to bin.js: code that finds files from import.meta.url (the CLI's package.json,
   // bin.js to start the daemon) must see the same directory from every chunk.
   chunkNames: '[name]-[hash]',
+  // Inlined CommonJS (commander) requires node built-ins at run time.
+  banner: { js: "import { createRequire as __vaultCreateRequire } from 'node:module'; const require = __vaultCreateRequire(import.meta.url);" },
   logLevel: 'warning',
 });
