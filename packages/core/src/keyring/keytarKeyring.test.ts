@@ -52,6 +52,32 @@ async function caught(promise: Promise<unknown>): Promise<VaultError> {
 }
 
 describe('KeytarKeyring with a stand-in keytar', () => {
+  it('a read right after a listing uses the value the listing carried; a write, or a second, ends that', async () => {
+    const keytar = fakeKeytar();
+    const calls: string[] = [];
+    const counted: KeytarApi = {
+      getPassword: (s, a) => (calls.push('get'), keytar.getPassword(s, a)),
+      setPassword: (s, a, p) => (calls.push('set'), keytar.setPassword(s, a, p)),
+      deletePassword: (s, a) => (calls.push('delete'), keytar.deletePassword(s, a)),
+      findCredentials: (s) => (calls.push('find'), keytar.findCredentials(s)),
+    };
+    const k = new KeytarKeyring({ platform: 'darwin', loadKeytar: async () => counted });
+    await k.set('a', 'one');
+    await k.set('b', 'two');
+    calls.length = 0;
+    expect(await k.keys()).toEqual(['a', 'b']);
+    expect(await k.get('b')).toBe('two');
+    expect(await k.get('missing')).toBeUndefined();
+    expect(calls).toEqual(['find', 'get']); // 'b' came with the listing; 'missing' was asked
+    await k.set('b', 'three');
+    expect(await k.get('b')).toBe('three');
+    expect(calls).toEqual(['find', 'get', 'set', 'get']);
+    await k.keys();
+    await new Promise((resolve) => setTimeout(resolve, 1_050));
+    expect(await k.get('a')).toBe('one');
+    expect(calls.slice(-2)).toEqual(['find', 'get']);
+  });
+
   it('stores under service "vault", account = key, and lists keys', async () => {
     const keytar = fakeKeytar();
     const k = new KeytarKeyring({ platform: 'darwin', loadKeytar: async () => keytar });

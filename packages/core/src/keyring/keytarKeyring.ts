@@ -81,6 +81,9 @@ export function keytarUnavailable(cause: unknown, platform: NodeJS.Platform = pr
   return new VaultError('KEYRING_UNAVAILABLE', `the keychain backend is unavailable: ${what}`, { hint: `${install}, ${FILE_REMEDY}`, cause });
 }
 
+/** How long a listing's values and a service-wide check stand in for the next read (one command's worth). */
+const LISTING_REUSE_MS = 1_000;
+
 export class KeytarKeyring implements Keyring {
   readonly backend = 'keychain';
   private readonly env: NodeJS.ProcessEnv;
@@ -88,6 +91,15 @@ export class KeytarKeyring implements Keyring {
   private readonly timeoutMs: number;
   private readonly load: () => Promise<KeytarApi>;
   private readonly check: boolean;
+  /**
+   * What the last listing found, for a read that follows it at once: a command lists the items
+   * to find a cached session and then reads one, and the listing already carried every value.
+   * Kept `LISTING_REUSE_MS` at most, and dropped on any write: no longer than the two calls would
+   * have taken anyway, so nothing is older than it would have been.
+   */
+  private listing: { at: number; values: Map<string, string> } | undefined;
+  /** When a service-wide read check last passed (see run). */
+  private readCheckedAt: number | undefined;
 
   constructor(options: KeytarKeyringOptions = {}) {
     this.env = options.env ?? process.env;
@@ -116,6 +128,11 @@ export class KeytarKeyring implements Keyring {
   }
 
   get(key: string): Promise<string | undefined> {
+    const listed = this.listing;
+    if (listed && Date.now() - listed.at < LISTING_REUSE_MS && listed.values.has(key)) {
+      requireKey(key);
+      return Promise.resolve(listed.values.get(key));
+    }
     return this.run('read', { service: KEYCHAIN_SERVICE, account: key }, async (keytar) => {
       requireKey(key);
       return (await keytar.getPassword(KEYCHAIN_SERVICE, key)) ?? undefined;
@@ -123,6 +140,7 @@ export class KeytarKeyring implements Keyring {
   }
 
   set(key: string, value: string): Promise<void> {
+    this.listing = undefined;
     return this.run('write', { service: KEYCHAIN_SERVICE, account: key }, async (keytar) => {
       requireKey(key);
       if (value === '') throw new VaultError('USAGE', 'the keychain cannot store an empty value');
@@ -131,6 +149,7 @@ export class KeytarKeyring implements Keyring {
   }
 
   remove(key: string): Promise<boolean> {
+    this.listing = undefined;
     return this.run('read', { service: KEYCHAIN_SERVICE, account: key }, async (keytar) => {
       requireKey(key);
       return keytar.deletePassword(KEYCHAIN_SERVICE, key);
@@ -140,6 +159,7 @@ export class KeytarKeyring implements Keyring {
   keys(): Promise<string[]> {
     return this.run('read', { service: KEYCHAIN_SERVICE }, async (keytar) => {
       const found = await keytar.findCredentials(KEYCHAIN_SERVICE);
+      this.listing = { at: Date.now(), values: new Map(found.map((c) => [c.account, c.password])) };
       return [...new Set(found.map((c) => c.account))].sort();
     });
   }
@@ -157,7 +177,12 @@ export class KeytarKeyring implements Keyring {
     const deadline = Date.now() + this.timeoutMs;
     const work = (async () => {
       const keytar = await this.loadOrExplain();
-      if (this.usesSecretService && this.check) await checkSecretService(this.env.DBUS_SESSION_BUS_ADDRESS!, mode, attributes, deadline);
+      if (this.usesSecretService && this.check && !this.recentlyChecked(mode)) {
+        await checkSecretService(this.env.DBUS_SESSION_BUS_ADDRESS!, mode, attributes, deadline);
+        // A service-wide read check covers every item of the service: a read of one of them
+        // right after (a listing, then a cached session) need not open the bus again.
+        if (mode === 'read' && attributes.account === undefined) this.readCheckedAt = Date.now();
+      }
       try {
         return await op(keytar);
       } catch (error) {
@@ -175,6 +200,10 @@ export class KeytarKeyring implements Keyring {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  private recentlyChecked(mode: 'read' | 'write'): boolean {
+    return mode === 'read' && this.readCheckedAt !== undefined && Date.now() - this.readCheckedAt < LISTING_REUSE_MS;
   }
 
   private timeoutError(): VaultError {
