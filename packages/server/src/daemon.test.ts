@@ -8,7 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '@vault/core';
 import { DaemonClient, ensureDaemon } from './client.js';
-import { daemonPaths, startDaemon, type Daemon } from './daemon.js';
+import { daemonPaths, OWNER_CHECK_MS, startDaemon, type Daemon } from './daemon.js';
 import { FakeSourceFactory } from './testing/fakes.js';
 import { startTestDaemon, tempStateDir } from './testing/daemonFixture.js';
 
@@ -171,6 +171,29 @@ describe('startDaemon', () => {
     expect(records.map((r) => r.audit).filter(Boolean)).toEqual(['session-start', 'credentials-served', 'session-stop']);
     const body = JSON.parse(res.body);
     for (const secret of [created.token, body.SecretAccessKey, body.Token]) expect(text).not.toContain(secret);
+  });
+
+  it("stops a `vault exec --server` session within OWNER_CHECK_MS once its owner has died without stopping it", async () => {
+    const f = await startTestDaemon({ captureLog: false });
+    cleanups.push(f.close);
+    const owner = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)']);
+    await new Promise((resolve) => owner.once('spawn', resolve));
+    const owned = await f.client.createSession({ profile: 'account-a', kind: 'ecs', ownerPid: owner.pid! });
+    const free = await f.client.createSession({ profile: 'account-b', kind: 'ecs' });
+    const mine = await f.client.createSession({ profile: 'account-b', kind: 'ecs', ownerPid: process.pid });
+    await f.scheduler!.advance(OWNER_CHECK_MS);
+    expect(f.daemon.registry.size).toBe(3); // every owner alive: nothing stopped
+    owner.kill('SIGKILL');
+    await new Promise((resolve) => owner.once('exit', resolve));
+    await f.scheduler!.advance(OWNER_CHECK_MS);
+    for (let i = 0; i < 50 && f.daemon.registry.size > 2; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect((await f.client.listSessions()).map((s) => s.id).sort()).toEqual([free.id, mine.id].sort());
+    const gone = await httpGet(f.daemon.port, `/creds/${owned.id}`, { host: `127.0.0.1:${f.daemon.port}`, authorization: owned.token });
+    expect(gone.status).toBe(403);
+    await f.daemon.stop();
+    const records = readFileSync(f.daemon.paths.logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(records.find((r) => r.audit === 'session-stop' && r.session === owned.id)).toMatchObject({ reason: 'owner-ended', ownerPid: owner.pid });
+    expect(records.some((r) => r.event === 'sessions-orphaned')).toBe(true);
   });
 
   it('a stop waits for audit lines whose client-pid lookup is still running: none is lost', async () => {

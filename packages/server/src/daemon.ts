@@ -17,6 +17,9 @@ import { listenOnLoopback } from './listenPort.js';
 import { SERVER_VERSION } from './version.js';
 import { daemonPaths, defaultStateDir, type DaemonPaths } from './paths.js';
 
+/** How often the daemon looks for sessions whose `vault exec --server` has ended. */
+export const OWNER_CHECK_MS = 10_000;
+
 export { daemonPaths, defaultStateDir, type DaemonPaths } from './paths.js';
 
 /** What `daemon.json` holds. */
@@ -237,10 +240,11 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
     };
   };
 
+  const scheduler = options.scheduler ?? systemScheduler(clock);
   const registry = new SessionRegistry({
     sourceFactory: options.sourceFactory,
     clock,
-    scheduler: options.scheduler ?? systemScheduler(clock),
+    scheduler,
     ...(options.random ? { random: options.random } : {}),
     ...(options.backoff ? { backoff: options.backoff } : {}),
     logger,
@@ -365,6 +369,23 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
     restore && (restore.dropped.length > 0 || restore.skipped.length > 0) ? registry.persist() : undefined,
   ]).then(() => undefined);
 
+  // Sessions whose `vault exec --server` ended without stopping them are stopped within
+  // OWNER_CHECK_MS (a kill(pid, 0) and a /proc read per such session).
+  let cancelOwnerCheck: (() => void) | undefined;
+  const checkOwners = () => {
+    cancelOwnerCheck = scheduler.at(clock.now() + OWNER_CHECK_MS, () => {
+      void registry
+        .stopOrphaned(options.ownerAlive ?? isOwnerAlive)
+        .then((ids) => {
+          if (ids.length > 0) logger.info({ event: 'sessions-orphaned', sessions: ids }, 'sessions stopped: the vault exec that owned them has ended');
+        })
+        .finally(() => {
+          if (stopping === undefined) checkOwners();
+        });
+    });
+  };
+  checkOwners();
+
   const daemon: Daemon = {
     pid: process.pid,
     get port() {
@@ -383,6 +404,7 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
         process.removeListener('SIGTERM', onSignal);
         process.removeListener('SIGINT', onSignal);
         logger.info({ event: 'daemon-stop', reason }, 'daemon stopping');
+        cancelOwnerCheck?.();
         await registry.stopAll();
         await Promise.allSettled([...imdsListeners].map((app) => app.close()));
         await Promise.allSettled([server.close(), control.close()]);

@@ -389,7 +389,7 @@ export class SessionRegistry {
     await this.persist(session);
   }
 
-  async stop(id: string): Promise<Session> {
+  async stop(id: string, extra: Record<string, unknown> = {}): Promise<Session> {
     const session = this.require(id);
     this.sessions.delete(id);
     await session.stop();
@@ -398,8 +398,20 @@ export class SessionRegistry {
     // does not wait for it to exit. Were the daemon killed before it lands, a restart would bring
     // the session back — and drop it at once if it belonged to a `vault exec` that has ended.
     void this.writeRecords();
-    this.audit.session('stop', session, { requestsServed: session.requestsServed });
+    this.audit.session('stop', session, { requestsServed: session.requestsServed, ...extra });
     return session;
+  }
+
+  /**
+   * Stops the sessions of `vault exec --server` processes that ended without stopping them
+   * (killed with SIGKILL, or crashed): as with aws-vault, whose server dies with its process, an
+   * endpoint does not outlive the command it was made for — the same rule a restore applies.
+   * Returns the ids stopped.
+   */
+  async stopOrphaned(alive: (owner: SessionOwnerInfo) => boolean): Promise<string[]> {
+    const ended = [...this.sessions.values()].filter((session) => session.owner !== undefined && !alive(session.owner));
+    await Promise.all(ended.map((session) => this.stop(session.id, { reason: 'owner-ended', ownerPid: session.owner!.pid }).catch(() => undefined)));
+    return ended.map((session) => session.id);
   }
 
   /**
