@@ -173,20 +173,20 @@ describe('startDaemon', () => {
     for (const secret of [created.token, body.SecretAccessKey, body.Token]) expect(text).not.toContain(secret);
   });
 
-  it("stops a `vault exec --server` session within OWNER_CHECK_MS once its owner has died without stopping it", async () => {
-    const f = await startTestDaemon({ captureLog: false });
+  it('stops a `vault exec --server` session within ownerCheckMs once its owner has died without stopping it', async () => {
+    expect(OWNER_CHECK_MS).toBe(10_000);
+    const f = await startTestDaemon({ captureLog: false, ownerCheckMs: 50 });
     cleanups.push(f.close);
     const owner = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)']);
     await new Promise((resolve) => owner.once('spawn', resolve));
     const owned = await f.client.createSession({ profile: 'account-a', kind: 'ecs', ownerPid: owner.pid! });
     const free = await f.client.createSession({ profile: 'account-b', kind: 'ecs' });
     const mine = await f.client.createSession({ profile: 'account-b', kind: 'ecs', ownerPid: process.pid });
-    await f.scheduler!.advance(OWNER_CHECK_MS);
+    await new Promise((resolve) => setTimeout(resolve, 200)); // four checks
     expect(f.daemon.registry.size).toBe(3); // every owner alive: nothing stopped
     owner.kill('SIGKILL');
     await new Promise((resolve) => owner.once('exit', resolve));
-    await f.scheduler!.advance(OWNER_CHECK_MS);
-    for (let i = 0; i < 50 && f.daemon.registry.size > 2; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    for (let i = 0; i < 100 && f.daemon.registry.size > 2; i++) await new Promise((resolve) => setTimeout(resolve, 10));
     expect((await f.client.listSessions()).map((s) => s.id).sort()).toEqual([free.id, mine.id].sort());
     const gone = await httpGet(f.daemon.port, `/creds/${owned.id}`, { host: `127.0.0.1:${f.daemon.port}`, authorization: owned.token });
     expect(gone.status).toBe(403);

@@ -56,6 +56,8 @@ export interface StartDaemonOptions {
   sessionStore?: SessionStore;
   /** Whether the owner of an `exec --server` session still runs (default: pid and /proc start time). */
   ownerAlive?: (owner: SessionOwnerInfo) => boolean;
+  /** How often to look for sessions whose owner has ended (default OWNER_CHECK_MS). */
+  ownerCheckMs?: number;
 }
 
 /** What a start restored from the session store. */
@@ -240,11 +242,10 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
     };
   };
 
-  const scheduler = options.scheduler ?? systemScheduler(clock);
   const registry = new SessionRegistry({
     sourceFactory: options.sourceFactory,
     clock,
-    scheduler,
+    scheduler: options.scheduler ?? systemScheduler(clock),
     ...(options.random ? { random: options.random } : {}),
     ...(options.backoff ? { backoff: options.backoff } : {}),
     logger,
@@ -370,21 +371,15 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
   ]).then(() => undefined);
 
   // Sessions whose `vault exec --server` ended without stopping them are stopped within
-  // OWNER_CHECK_MS (a kill(pid, 0) and a /proc read per such session).
-  let cancelOwnerCheck: (() => void) | undefined;
-  const checkOwners = () => {
-    cancelOwnerCheck = scheduler.at(clock.now() + OWNER_CHECK_MS, () => {
-      void registry
-        .stopOrphaned(options.ownerAlive ?? isOwnerAlive)
-        .then((ids) => {
-          if (ids.length > 0) logger.info({ event: 'sessions-orphaned', sessions: ids }, 'sessions stopped: the vault exec that owned them has ended');
-        })
-        .finally(() => {
-          if (stopping === undefined) checkOwners();
-        });
+  // OWNER_CHECK_MS (a kill(pid, 0) and a /proc read per such session). A real interval, not the
+  // injected scheduler: whether a process lives is wall-clock business, and tests that step the
+  // scheduler through refreshes must not meet it.
+  const ownerCheck = setInterval(() => {
+    void registry.stopOrphaned(options.ownerAlive ?? isOwnerAlive).then((ids) => {
+      if (ids.length > 0) logger.info({ event: 'sessions-orphaned', sessions: ids }, 'sessions stopped: the vault exec that owned them has ended');
     });
-  };
-  checkOwners();
+  }, options.ownerCheckMs ?? OWNER_CHECK_MS);
+  ownerCheck.unref();
 
   const daemon: Daemon = {
     pid: process.pid,
@@ -404,7 +399,7 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
         process.removeListener('SIGTERM', onSignal);
         process.removeListener('SIGINT', onSignal);
         logger.info({ event: 'daemon-stop', reason }, 'daemon stopping');
-        cancelOwnerCheck?.();
+        clearInterval(ownerCheck);
         await registry.stopAll();
         await Promise.allSettled([...imdsListeners].map((app) => app.close()));
         await Promise.allSettled([server.close(), control.close()]);
