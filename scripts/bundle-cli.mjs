@@ -19,7 +19,8 @@ if (version('cli') !== version('server') || version('cli') !== version('core')) 
   throw new Error('bundle-cli: packages/{core,server,cli} must share one version');
 }
 
-const requireFrom = createRequire(`${repo}packages/core/package.json`);
+// The CLI's workspace reaches every package inlined (core's ini through the hoisted node_modules).
+const requireFrom = createRequire(`${repo}packages/cli/package.json`);
 const outdir = `${repo}packages/cli/bundle`;
 rmSync(outdir, { recursive: true, force: true });
 await build({
@@ -30,27 +31,16 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  packages: 'external', // every bare import stays external, except our own workspaces:
+  packages: 'external', // every bare import stays external, except those inlined below
   plugins: [
     {
-      name: 'inline-workspaces',
+      name: 'inline',
       setup(b) {
-        const map = {
-          '@vault/core': 'packages/core/dist/index.js',
-          '@vault/core/testing': 'packages/core/dist/testing/index.js',
-          '@vault/server': 'packages/server/dist/index.js',
-          '@vault/server/client': 'packages/server/dist/client.js',
-        };
-        // Small, pure-JS and needed by every command: cheaper inlined than loaded through node's
-        // CommonJS-from-ESM path (which parses each file twice).
-        for (const name of ['commander', 'ini']) {
-          b.onResolve({ filter: new RegExp(`^${name}$`) }, () => ({ path: requireFrom.resolve(name) }));
-        }
-        b.onResolve({ filter: /^@vault\// }, (args) => {
-          const path = map[args.path];
-          if (!path) throw new Error(`bundle-cli: unknown workspace import ${args.path}`);
-          return { path: `${repo}${path}` };
-        });
+        // Our own workspaces (one copy of each class), and commander and ini: small, pure-JS and
+        // needed by every command, cheaper inlined than loaded through node's CommonJS-from-ESM
+        // path (which parses each file twice). Resolved as node would, through each package's
+        // exports.
+        b.onResolve({ filter: /^(@vault\/[^/]+(\/.*)?|commander|ini)$/ }, (args) => ({ path: requireFrom.resolve(args.path) }));
       },
     },
   ],
