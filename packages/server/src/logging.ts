@@ -79,6 +79,9 @@ export function openLogFile(path: string): { logger: Logger; close: () => void }
   return { logger: createLogger(destination), close };
 }
 
+/** Per audit-line kind of one connection: when each request was served, and how to bind its line once the pid is known. */
+type WaitingLines = Map<string, { times: number[]; bind: (pid: number | undefined) => string }>;
+
 export type CredentialRoute = 'ecs' | 'ecs-role' | 'imds' | 'control-export' | 'control-resolve';
 
 /**
@@ -106,7 +109,7 @@ export class AuditLog {
    * they were served (a number each — under load a new connection serves thousands of requests
    * before its lookup settles, and a promise per request cost more than the request).
    */
-  private readonly waiting = new WeakMap<object, Map<string, { times: number[]; bind: (pid: number | undefined) => string }>>();
+  private readonly waiting = new WeakMap<object, WaitingLines>();
   /** Lookups with lines waiting on them; `drain()` lets them land before the log is closed. */
   private readonly pending = new Set<Promise<void>>();
 
@@ -172,7 +175,7 @@ export class AuditLog {
     // so, when it has.
     let queued = this.waiting.get(socket);
     if (!queued) {
-      const lines = new Map<string, { times: number[]; bind: (pid: number | undefined) => string }>();
+      const lines: WaitingLines = new Map();
       queued = lines;
       this.waiting.set(socket, lines);
       const written = this.pids.lookup(socket).then(
@@ -187,7 +190,7 @@ export class AuditLog {
     else queued.set(key, { times: [Date.now()], bind });
   }
 
-  private writeWaiting(socket: object, lines: Map<string, { times: number[]; bind: (pid: number | undefined) => string }>, pid: number | undefined): void {
+  private writeWaiting(socket: object, lines: WaitingLines, pid: number | undefined): void {
     this.waiting.delete(socket);
     for (const [key, { times, bind }] of lines) {
       const suffix = this.byConnection.get(socket)?.get(key) ?? bind(pid);
