@@ -128,7 +128,6 @@ describe('config resolution: every error names the profile and the chain', () =>
   const cases: Array<[string, string, string, string, RegExp]> = [
     ['source_profile cycle', '[profile a]\nsource_profile = b\n[profile b]\nsource_profile = a\n', 'a', 'PROFILE_CYCLE', /a → b → a/],
     ['include_profile cycle', '[profile a]\ninclude_profile = b\n[profile b]\ninclude_profile = a\n', 'a', 'PROFILE_CYCLE', /a → b → a/],
-    ['missing source profile', '[profile a]\nsource_profile = ghost\nrole_arn = arn:aws:iam::111111111111:role/r\n', 'a', 'PROFILE_NOT_FOUND', /ghost.*a → ghost/],
     ['missing include profile', '[profile a]\ninclude_profile = ghost\n', 'a', 'PROFILE_NOT_FOUND', /include_profile ghost/],
     ['malformed role ARN', '[profile a]\nrole_arn = arn:aws:iam::12:role/r\n', 'a', 'PROFILE_INVALID', /profile a .*role_arn "arn:aws:iam::12:role\/r" is not an IAM role ARN/],
     ['malformed MFA serial', '[profile a]\nmfa_serial = nope\n', 'a', 'PROFILE_INVALID', /mfa_serial "nope"/],
