@@ -72,13 +72,9 @@ export class ConfigLoader {
     const profile = this.toConfig(name, merged, includeNames);
     const sourceName = merged.source_profile;
     if (sourceName && sourceName !== name) {
-      if (!this.file.profiles.has(sourceName)) {
-        throw new VaultError(
-          'PROFILE_NOT_FOUND',
-          `profile ${name} names source_profile ${sourceName}, which is not in ${this.file.path} (chain: ${[...sourceTrail, name, sourceName].join(' → ')})`,
-          { hint: `add [profile ${sourceName}] to the config or fix source_profile` },
-        );
-      }
+      // A source with no section is taken as aws-vault takes it: a profile whose key is stored
+      // (`vault add NAME`). Whether it is stored is asked of the keyring only when the chain needs
+      // that key, so loading costs no keyring read (fromStoredKey says so if it is not there).
       profile.source = this.resolve(sourceName, [...sourceTrail, name]);
     }
     return profile;
