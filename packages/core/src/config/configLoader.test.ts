@@ -159,3 +159,23 @@ describe('config resolution: every error names the profile and the chain', () =>
     expect(errorOf(() => parseConfigFile('\u0000\u0001', '/c')).code).toBe('CONFIG_PARSE');
   });
 });
+
+describe('region names', () => {
+  const accepted = ['us-east-1', 'eu-west-1', 'cn-north-1', 'us-gov-west-1', 'us-iso-east-1', 'us-isob-east-1', 'eu-isoe-west-1', 'us-isof-south-1', 'eusc-de-east-1', 'ap-southeast-5', 'mx-central-1', 'aws-global'];
+  it.each(accepted)('%s is accepted', (region) => {
+    expect(loader(`[profile p]\nregion = ${region}\n`).load('p').region).toBe(region);
+  });
+
+  const refused = ['mars', 'EU-WEST-1', 'eu-west', 'eu_west_1', 'eu-west-1.', 'https://eu-west-1', 'eu west 1', '-eu-west-1', 'eu--west-1'];
+  it.each(refused)('"%s" is refused in one line that names the setting and the sources of a region', (region) => {
+    const error = errorOf(() => loader(`[profile p]\nregion = ${region}\n`).load('p'));
+    expect(error.code).toBe('PROFILE_INVALID');
+    expect(error.toLine()).not.toContain('\n');
+    expect(error.message).toContain(`region "${region}" is not an AWS region name`);
+    expect(error.hint).toMatch(/AWS_REGION/);
+  });
+
+  it('AWS_REGION with a sovereign-cloud region is accepted like the file', () => {
+    expect(loader('[profile p]\n', { AWS_REGION: 'eusc-de-east-1' }).load('p').region).toBe('eusc-de-east-1');
+  });
+});

@@ -16,6 +16,15 @@ export interface SdkStsGatewayOptions {
   maxAttempts?: number;
   /** Per-request timeout in ms. */
   requestTimeoutMs?: number;
+  /** Sends the signed requests instead of node's HTTP handler: tests see where each call goes. */
+  requestHandler?: StsRequestHandler;
+}
+
+/** The part of the SDK's HTTP handler interface a test stand-in implements. */
+export interface StsRequestHandler {
+  handle(request: { protocol: string; hostname: string; port?: number; path: string; headers: Record<string, string> }): Promise<{
+    response: { statusCode: number; headers: Record<string, string>; body: unknown };
+  }>;
 }
 
 const SDK_NODE_WARNING = 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED';
@@ -51,7 +60,7 @@ export class SdkStsGateway implements StsGateway {
       },
       maxAttempts: this.options.maxAttempts ?? 3,
       // Without throwOnRequestTimeout the SDK only warns when the timeout passes and keeps waiting.
-      requestHandler: { requestTimeout: this.options.requestTimeoutMs ?? 10_000, throwOnRequestTimeout: true },
+      requestHandler: this.options.requestHandler ?? { requestTimeout: this.options.requestTimeoutMs ?? 10_000, throwOnRequestTimeout: true },
     }));
     return { client, sdk: mod };
   }
