@@ -1,6 +1,8 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { ProfileConfig } from '../config/profileConfig.js';
+import { VaultError } from '../errors.js';
+import { fromSessionToken } from '../providers/fromSessionToken.js';
 import { SdkStsGateway, type StsRequestHandler } from './sdkStsGateway.js';
 import { resolveStsTarget } from './stsEndpoint.js';
 
@@ -61,5 +63,20 @@ describe('STS calls go where the SDK’s own endpoint rules send them', () => {
   ];
   it.each(cases)('%s', async (_name, profile, env, url, signingRegion) => {
     expect(await sentTo(profile, env)).toEqual({ url, signingRegion });
+  });
+});
+
+describe('a failed call names the host the SDK chose', () => {
+  it('cannot reach STS at the ISO partition host, not a guessed one', async () => {
+    const refused: StsRequestHandler = {
+      handle: async () => {
+        throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+      },
+    };
+    const gateway = new SdkStsGateway({ maxAttempts: 1, requestHandler: refused });
+    const error = await fromSessionToken(gateway, KEY, resolveStsTarget({ region: 'us-iso-east-1' }, {}), {}, 'iso').catch((e: unknown) => e as VaultError);
+    expect(error).toBeInstanceOf(VaultError);
+    expect(error.code).toBe('STS_UNAVAILABLE');
+    expect(error.message).toBe('GetSessionToken for profile iso failed: cannot reach STS at https://sts.us-iso-east-1.c2s.ic.gov (ECONNREFUSED)');
   });
 });
