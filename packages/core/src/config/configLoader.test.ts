@@ -179,3 +179,35 @@ describe('region names', () => {
     expect(loader('[profile p]\n', { AWS_REGION: 'eusc-de-east-1' }).load('p').region).toBe('eusc-de-east-1');
   });
 });
+
+describe('MFA devices along a chain', () => {
+  const twoDevices = `
+[profile base]
+mfa_serial = arn:aws:iam::111111111111:mfa/base-user
+[profile admin]
+source_profile = base
+role_arn = arn:aws:iam::222222222222:role/admin
+mfa_serial = arn:aws:iam::222222222222:mfa/other-device
+[profile deeper]
+source_profile = admin
+role_arn = arn:aws:iam::333333333333:role/deeper
+`;
+
+  it('two different mfa_serial values in one chain are refused in one line naming both and where each is set', () => {
+    const error = errorOf(() => loader(twoDevices).load('deeper'));
+    expect(error.code).toBe('PROFILE_INVALID');
+    expect(error.message).toBe(
+      'profile deeper: its chain base → admin → deeper names two MFA devices, arn:aws:iam::111111111111:mfa/base-user (profile base) and arn:aws:iam::222222222222:mfa/other-device (profile admin)',
+    );
+    expect(error.hint).toMatch(/one mfa_serial/);
+    expect(error.toLine()).not.toContain('\n');
+  });
+
+  it('the profile before the second device still loads', () => {
+    expect(loader(twoDevices).load('base').mfaSerial).toBe('arn:aws:iam::111111111111:mfa/base-user');
+  });
+
+  it('the same device named on several profiles of a chain is one MFA session, not an error', () => {
+    expect(describeChain(loader(DESIGN_CONFIG).load('chained'))).toBe('central-account → account-b → chained');
+  });
+});
