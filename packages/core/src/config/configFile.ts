@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import { parse } from 'ini';
 import { VaultError } from '../errors.js';
 import type { ProfileSection } from './profileSection.js';
 
@@ -20,58 +19,61 @@ export function parseConfigFile(text: string, path: string): ConfigFile {
       hint: 'point AWS_CONFIG_FILE at your AWS config file',
     });
   }
-  const unclosed = text.split(/\r?\n/).findIndex((line) => /^\s*\[[^\]]*$/.test(line));
-  if (unclosed >= 0) {
-    throw new VaultError('CONFIG_PARSE', `${path} line ${unclosed + 1}: section header has no closing ']'`, {
-      hint: 'fix the section header, e.g. [profile NAME]',
-    });
-  }
-  let data: Record<string, unknown>;
-  try {
-    // Section names are escaped so `[profile a.b]` stays one section; `;`/`#` start comments as in the AWS CLI.
-    data = parse(escapeSectionDots(text)) as Record<string, unknown>;
-  } catch (cause) {
-    throw new VaultError('CONFIG_PARSE', `${path} could not be parsed as an ini file`, { cause });
+  const sections = new Map<string, Record<string, string>>();
+  let current: Record<string, string> | undefined;
+  /** Set after `key =` with nothing after it: the indented lines below are that key's sub-section. */
+  let inSubSection = false;
+  const lines = text.split(/\r?\n/);
+  for (const [index, raw] of lines.entries()) {
+    const line = stripComment(raw).trim();
+    if (line === '') continue;
+    if (line.startsWith('[')) {
+      const header = /^\[([^\]]*)\]/.exec(line);
+      if (!header) {
+        throw new VaultError('CONFIG_PARSE', `${path} line ${index + 1}: section header has no closing ']'`, {
+          hint: 'fix the section header, e.g. [profile NAME]',
+        });
+      }
+      const name = header[1]!.trim();
+      current = sections.get(name) ?? {};
+      sections.set(name, current);
+      inSubSection = false;
+      continue;
+    }
+    const eq = line.indexOf('=');
+    if (eq <= 0 || current === undefined) continue; // no setting, or one outside any section
+    const indented = /^\s/.test(raw);
+    if (inSubSection && indented) continue; // e.g. `s3 =` then `  addressing_style = path`: not a profile setting
+    const key = line.slice(0, eq).trim().toLowerCase();
+    const value = line.slice(eq + 1).trim();
+    inSubSection = value === '';
+    if (!inSubSection) current[key] = value;
   }
   const profiles = new Map<string, ProfileSection>();
   const bare = new Map<string, ProfileSection>();
-  for (const [header, body] of Object.entries(data)) {
-    if (body === null || typeof body !== 'object') continue; // a setting outside any section
-    const section = toSection(body as Record<string, unknown>);
-    const trimmed = header.trim();
-    if (trimmed === 'default') {
+  for (const [header, section] of sections) {
+    if (header === 'default') {
       profiles.set('default', { ...section, name: 'default' });
-    } else if (/^profile\s+/.test(trimmed)) {
-      const name = trimmed.replace(/^profile\s+/, '').trim();
+    } else if (/^profile\s+/.test(header)) {
+      const name = header.replace(/^profile\s+/, '').trim();
       profiles.set(name, { ...section, name });
-    } else if (!/^(sso-session|services)\s/.test(trimmed)) {
-      bare.set(trimmed, { ...section, name: trimmed });
+    } else if (!/^(sso-session|services)\s/.test(header)) {
+      bare.set(header, { ...section, name: header });
     }
   }
   for (const [name, section] of bare) if (!profiles.has(name)) profiles.set(name, section);
   return { path, profiles };
 }
 
-/** ini nests `[profile a.b]` as a.b unless the dot is escaped; profile names may contain dots. */
-function escapeSectionDots(text: string): string {
-  return text.replace(/^(\s*\[)([^\]\n]*)(\])/gm, (_m, open: string, name: string, close: string) =>
-    open + name.replace(/\./g, '\\.') + close,
-  );
-}
-
-function toSection(body: Record<string, unknown>): Omit<ProfileSection, 'name'> {
-  const section: Record<string, string> = {};
-  for (const [key, value] of Object.entries(body)) {
-    if (typeof value === 'string') section[key.trim()] = stripInlineComment(value).trim();
-    else if (typeof value === 'boolean') section[key.trim()] = String(value);
-  }
-  return section;
-}
-
-/** `key = value ; comment` — the AWS CLI treats ` ;` and ` #` after a value as a comment. */
-function stripInlineComment(value: string): string {
-  const match = /\s[;#]/.exec(value);
-  return match ? value.slice(0, match.index) : value;
+/**
+ * Cuts a line at a comment: `;` or `#` at the start of the line or after whitespace, as the AWS
+ * SDK for JavaScript reads the file. One with no whitespace before it is part of the value, so
+ * `sh -c "x; y"`, `https://host/#frag` and `…/start/#/` survive. (botocore takes no inline
+ * comments at all: there `region = eu-west-1 ; note` is the region "eu-west-1 ; note".)
+ */
+function stripComment(line: string): string {
+  const match = /(^|\s)[;#]/.exec(line);
+  return match ? line.slice(0, match.index) : line;
 }
 
 /** Reads and parses the file; a missing file is an empty config, as for the AWS CLI. */

@@ -128,7 +128,6 @@ describe('config resolution: every error names the profile and the chain', () =>
   const cases: Array<[string, string, string, string, RegExp]> = [
     ['source_profile cycle', '[profile a]\nsource_profile = b\n[profile b]\nsource_profile = a\n', 'a', 'PROFILE_CYCLE', /a → b → a/],
     ['include_profile cycle', '[profile a]\ninclude_profile = b\n[profile b]\ninclude_profile = a\n', 'a', 'PROFILE_CYCLE', /a → b → a/],
-    ['missing source profile', '[profile a]\nsource_profile = ghost\nrole_arn = arn:aws:iam::111111111111:role/r\n', 'a', 'PROFILE_NOT_FOUND', /ghost.*a → ghost/],
     ['missing include profile', '[profile a]\ninclude_profile = ghost\n', 'a', 'PROFILE_NOT_FOUND', /include_profile ghost/],
     ['malformed role ARN', '[profile a]\nrole_arn = arn:aws:iam::12:role/r\n', 'a', 'PROFILE_INVALID', /profile a .*role_arn "arn:aws:iam::12:role\/r" is not an IAM role ARN/],
     ['malformed MFA serial', '[profile a]\nmfa_serial = nope\n', 'a', 'PROFILE_INVALID', /mfa_serial "nope"/],
@@ -158,5 +157,57 @@ describe('config resolution: every error names the profile and the chain', () =>
 
   it('a binary file is refused', () => {
     expect(errorOf(() => parseConfigFile('\u0000\u0001', '/c')).code).toBe('CONFIG_PARSE');
+  });
+});
+
+describe('region names', () => {
+  const accepted = ['us-east-1', 'eu-west-1', 'cn-north-1', 'us-gov-west-1', 'us-iso-east-1', 'us-isob-east-1', 'eu-isoe-west-1', 'us-isof-south-1', 'eusc-de-east-1', 'ap-southeast-5', 'mx-central-1', 'aws-global'];
+  it.each(accepted)('%s is accepted', (region) => {
+    expect(loader(`[profile p]\nregion = ${region}\n`).load('p').region).toBe(region);
+  });
+
+  const refused = ['mars', 'EU-WEST-1', 'eu-west', 'eu_west_1', 'eu-west-1.', 'https://eu-west-1', 'eu west 1', '-eu-west-1', 'eu--west-1'];
+  it.each(refused)('"%s" is refused in one line that names the setting and the sources of a region', (region) => {
+    const error = errorOf(() => loader(`[profile p]\nregion = ${region}\n`).load('p'));
+    expect(error.code).toBe('PROFILE_INVALID');
+    expect(error.toLine()).not.toContain('\n');
+    expect(error.message).toContain(`region "${region}" is not an AWS region name`);
+    expect(error.hint).toMatch(/AWS_REGION/);
+  });
+
+  it('AWS_REGION with a sovereign-cloud region is accepted like the file', () => {
+    expect(loader('[profile p]\n', { AWS_REGION: 'eusc-de-east-1' }).load('p').region).toBe('eusc-de-east-1');
+  });
+});
+
+describe('MFA devices along a chain', () => {
+  const twoDevices = `
+[profile base]
+mfa_serial = arn:aws:iam::111111111111:mfa/base-user
+[profile admin]
+source_profile = base
+role_arn = arn:aws:iam::222222222222:role/admin
+mfa_serial = arn:aws:iam::222222222222:mfa/other-device
+[profile deeper]
+source_profile = admin
+role_arn = arn:aws:iam::333333333333:role/deeper
+`;
+
+  it('two different mfa_serial values in one chain are refused in one line naming both and where each is set', () => {
+    const error = errorOf(() => loader(twoDevices).load('deeper'));
+    expect(error.code).toBe('PROFILE_INVALID');
+    expect(error.message).toBe(
+      'profile deeper: its chain base → admin → deeper names two MFA devices, arn:aws:iam::111111111111:mfa/base-user (profile base) and arn:aws:iam::222222222222:mfa/other-device (profile admin)',
+    );
+    expect(error.hint).toMatch(/one mfa_serial/);
+    expect(error.toLine()).not.toContain('\n');
+  });
+
+  it('the profile before the second device still loads', () => {
+    expect(loader(twoDevices).load('base').mfaSerial).toBe('arn:aws:iam::111111111111:mfa/base-user');
+  });
+
+  it('the same device named on several profiles of a chain is one MFA session, not an error', () => {
+    expect(describeChain(loader(DESIGN_CONFIG).load('chained'))).toBe('central-account → account-b → chained');
   });
 });

@@ -2,7 +2,7 @@ import { VaultError } from '../errors.js';
 import type { Tag } from '../sts/stsGateway.js';
 import type { ConfigFile } from './configFile.js';
 import type { Env } from './paths.js';
-import type { ProfileConfig } from './profileConfig.js';
+import { chainOf, describeChain, type ProfileConfig } from './profileConfig.js';
 import type { ProfileSection, ProfileSetting } from './profileSection.js';
 import {
   EXTERNAL_ID,
@@ -59,7 +59,9 @@ export class ConfigLoader {
   }
 
   load(name: string): ProfileConfig {
-    return this.resolve(name, []);
+    const profile = this.resolve(name, []);
+    checkOneMfaDevice(profile);
+    return profile;
   }
 
   private resolve(name: string, sourceTrail: string[]): ProfileConfig {
@@ -72,13 +74,9 @@ export class ConfigLoader {
     const profile = this.toConfig(name, merged, includeNames);
     const sourceName = merged.source_profile;
     if (sourceName && sourceName !== name) {
-      if (!this.file.profiles.has(sourceName)) {
-        throw new VaultError(
-          'PROFILE_NOT_FOUND',
-          `profile ${name} names source_profile ${sourceName}, which is not in ${this.file.path} (chain: ${[...sourceTrail, name, sourceName].join(' → ')})`,
-          { hint: `add [profile ${sourceName}] to the config or fix source_profile` },
-        );
-      }
+      // A source with no section is taken as aws-vault takes it: a profile whose key is stored
+      // (`vault add NAME`). Whether it is stored is asked of the keyring only when the chain needs
+      // that key, so loading costs no keyring read (fromStoredKey says so if it is not there).
       profile.source = this.resolve(sourceName, [...sourceTrail, name]);
     }
     return profile;
@@ -156,6 +154,24 @@ export class ConfigLoader {
     };
     return profile;
   }
+}
+
+/**
+ * vault makes one MFA session per chain (GetSessionToken with one device, or MFA on the first
+ * AssumeRole), so a chain whose profiles name two devices cannot be served as written. aws-vault
+ * would send each role's own device with a fresh code; taking the first silently would instead
+ * present the wrong device to a role whose trust policy names the other. Refused, naming both.
+ */
+function checkOneMfaDevice(profile: ProfileConfig): void {
+  const chain = chainOf(profile);
+  const first = chain.find((p) => p.mfaSerial !== undefined);
+  const other = first && chain.find((p) => p.mfaSerial !== undefined && p.mfaSerial !== first.mfaSerial);
+  if (!first || !other) return;
+  throw new VaultError(
+    'PROFILE_INVALID',
+    `profile ${profile.name}: its chain ${describeChain(profile)} names two MFA devices, ${first.mfaSerial} (profile ${first.name}) and ${other.mfaSerial} (profile ${other.name})`,
+    { hint: 'vault asks for one MFA code per chain: give the profiles of this chain one mfa_serial, or remove it from all but one' },
+  );
 }
 
 const EXAMPLES: Record<string, string> = {

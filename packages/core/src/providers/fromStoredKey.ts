@@ -1,4 +1,4 @@
-import type { ProfileConfig } from '../config/profileConfig.js';
+import { chainOf, describeChain, type ProfileConfig } from '../config/profileConfig.js';
 import type { Credentials } from '../credentials.js';
 import { VaultError } from '../errors.js';
 import type { CredentialKeyring } from '../keyring/credentialKeyring.js';
@@ -15,8 +15,11 @@ export async function fromStoredKey(root: ProfileConfig, keyring: CredentialKeyr
     const credentials = await keyring.get(name);
     if (credentials) return { owner: name, credentials };
   }
-  if (!root.declared && root === target) {
-    throw new VaultError('PROFILE_NOT_FOUND', `profile ${root.name} is not in the AWS config file and has no stored key`, {
+  if (!root.declared) {
+    // A source_profile with no section is accepted at load time (its key may be stored); it is not.
+    const wanted = root === target ? '' : ` (source_profile of ${chainOf(target)[1]!.name})`;
+    const chain = root === target ? '' : ` (chain: ${describeChain(target)})`;
+    throw new VaultError('PROFILE_NOT_FOUND', `profile ${root.name}${wanted} is not in the AWS config file and has no stored key${chain}`, {
       hint: `store a key with \`vault add ${root.name}\` or add [profile ${root.name}] to the config`,
     });
   }

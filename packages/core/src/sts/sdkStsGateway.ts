@@ -1,6 +1,7 @@
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { AssumedRoleCredentials, Credentials, TemporaryCredentials } from '../credentials.js';
 import type { AssumeRoleInput, CallerIdentity, GetSessionTokenInput, StsGateway, StsTarget } from './stsGateway.js';
+import { noteStsEndpoint } from './stsErrors.js';
 
 type StsModule = typeof import('@aws-sdk/client-sts');
 
@@ -16,6 +17,15 @@ export interface SdkStsGatewayOptions {
   maxAttempts?: number;
   /** Per-request timeout in ms. */
   requestTimeoutMs?: number;
+  /** Sends the signed requests instead of node's HTTP handler: tests see where each call goes. */
+  requestHandler?: StsRequestHandler;
+}
+
+/** The part of the SDK's HTTP handler interface a test stand-in implements. */
+export interface StsRequestHandler {
+  handle(request: { protocol: string; hostname: string; port?: number; path: string; headers: Record<string, string> }): Promise<{
+    response: { statusCode: number; headers: Record<string, string>; body: unknown };
+  }>;
 }
 
 const SDK_NODE_WARNING = 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED';
@@ -35,15 +45,38 @@ function quietly<T>(build: () => T): T {
   }
 }
 
+/**
+ * The STS client settings for a target. The URL is left to the SDK's own STS endpoint rules
+ * (partition, FIPS, dual-stack, legacy global endpoint) unless the user named one. vault has
+ * already read AWS_ENDPOINT_URL* and endpoint_url for *this* profile, so the SDK must not look
+ * them up again in the environment or under AWS_PROFILE's section of the shared config.
+ */
+export function stsClientConfig(target: StsTarget) {
+  return {
+    region: target.region,
+    endpoint: target.endpoint,
+    useFipsEndpoint: target.useFipsEndpoint,
+    useDualstackEndpoint: target.useDualstackEndpoint,
+    useGlobalEndpoint: target.useGlobalEndpoint,
+    ignoreConfiguredEndpointUrls: true,
+  };
+}
+
+interface Call {
+  client: STSClient;
+  sdk: StsModule;
+  /** Tags a failure with the URL the request went to (for the one-line message). */
+  failed: (error: unknown) => unknown;
+}
+
 /** The one place that touches @aws-sdk/client-sts. */
 export class SdkStsGateway implements StsGateway {
   constructor(private readonly options: SdkStsGatewayOptions = {}) {}
 
-  private async client(credentials: Credentials, target: StsTarget): Promise<{ client: STSClient; sdk: StsModule }> {
+  private async client(credentials: Credentials, target: StsTarget): Promise<Call> {
     const mod = await loadSdk();
     const client = quietly(() => new mod.STSClient({
-      region: target.region,
-      endpoint: target.endpoint,
+      ...stsClientConfig(target),
       credentials: {
         accessKeyId: credentials.accessKeyId,
         secretAccessKey: credentials.secretAccessKey,
@@ -51,13 +84,22 @@ export class SdkStsGateway implements StsGateway {
       },
       maxAttempts: this.options.maxAttempts ?? 3,
       // Without throwOnRequestTimeout the SDK only warns when the timeout passes and keeps waiting.
-      requestHandler: { requestTimeout: this.options.requestTimeoutMs ?? 10_000, throwOnRequestTimeout: true },
+      requestHandler: this.options.requestHandler ?? { requestTimeout: this.options.requestTimeoutMs ?? 10_000, throwOnRequestTimeout: true },
     }));
-    return { client, sdk: mod };
+    let url = target.endpoint;
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        const request = args.request as { protocol?: string; hostname?: string; port?: number } | undefined;
+        if (request?.hostname) url = `${request.protocol ?? 'https:'}//${request.hostname}${request.port ? `:${request.port}` : ''}`;
+        return next(args);
+      },
+      { step: 'build', name: 'vaultRecordStsEndpoint' },
+    );
+    return { client, sdk: mod, failed: (error) => (url ? noteStsEndpoint(error, url) : error) };
   }
 
   async getSessionToken(credentials: Credentials, target: StsTarget, input: GetSessionTokenInput): Promise<TemporaryCredentials> {
-    const { client, sdk: mod } = await this.client(credentials, target);
+    const { client, sdk: mod, failed } = await this.client(credentials, target);
     try {
       const out = await client.send(
         new mod.GetSessionTokenCommand({
@@ -67,13 +109,15 @@ export class SdkStsGateway implements StsGateway {
         }),
       );
       return toTemporary(out.Credentials);
+    } catch (error) {
+      throw failed(error);
     } finally {
       client.destroy();
     }
   }
 
   async assumeRole(credentials: Credentials, target: StsTarget, input: AssumeRoleInput): Promise<AssumedRoleCredentials> {
-    const { client, sdk: mod } = await this.client(credentials, target);
+    const { client, sdk: mod, failed } = await this.client(credentials, target);
     try {
       const out = await client.send(
         new mod.AssumeRoleCommand({
@@ -89,16 +133,20 @@ export class SdkStsGateway implements StsGateway {
         }),
       );
       return { ...toTemporary(out.Credentials), assumedRoleArn: out.AssumedRoleUser?.Arn };
+    } catch (error) {
+      throw failed(error);
     } finally {
       client.destroy();
     }
   }
 
   async getCallerIdentity(credentials: Credentials, target: StsTarget): Promise<CallerIdentity> {
-    const { client, sdk: mod } = await this.client(credentials, target);
+    const { client, sdk: mod, failed } = await this.client(credentials, target);
     try {
       const out = await client.send(new mod.GetCallerIdentityCommand({}));
       return { account: out.Account ?? '', arn: out.Arn ?? '', userId: out.UserId ?? '' };
+    } catch (error) {
+      throw failed(error);
     } finally {
       client.destroy();
     }

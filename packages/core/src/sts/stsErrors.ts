@@ -5,7 +5,8 @@ export interface StsCallContext {
   operation: 'GetSessionToken' | 'AssumeRole' | 'GetCallerIdentity';
   profile: string;
   roleArn?: string;
-  endpoint: string;
+  /** The URL the user named, if any; the gateway's record of the URL it used wins (noteStsEndpoint). */
+  endpoint?: string;
   /** The profile whose stored long-term key signed the call; absent when a session signed it. */
   keyOwner?: string;
 }
@@ -18,6 +19,15 @@ interface ErrorLike {
   $metadata?: { httpStatusCode?: number };
 }
 
+/** The URL each failed call went to, as the gateway saw it: the SDK chooses it, so only it knows. */
+const endpointOfFailure = new WeakMap<object, string>();
+
+/** Remembers which URL a failed call went to, so its message can name the host. Returns the error. */
+export function noteStsEndpoint<E>(error: E, url: string): E {
+  if (error !== null && typeof error === 'object') endpointOfFailure.set(error, url);
+  return error;
+}
+
 /**
  * Turns an SDK or network error into one line that says which call failed for which profile and
  * what to do. AWS error messages carry ARNs and reasons, never the caller's secret, so they are kept.
@@ -28,6 +38,8 @@ export function toStsError(error: unknown, ctx: StsCallContext): VaultError {
   const awsMessage = oneLine(e.message ?? '');
   const what = `${ctx.operation}${ctx.roleArn ? ` of ${ctx.roleArn}` : ''} for profile ${ctx.profile} failed`;
   const reason = awsMessage ? `${awsCode}: ${awsMessage}` : awsCode;
+  const endpoint = (error !== null && typeof error === 'object' ? endpointOfFailure.get(error) : undefined) ?? ctx.endpoint;
+  const sts = endpoint ? `STS at ${endpoint}` : 'STS';
   const make = (code: VaultErrorCode, hint: string) => new VaultError(code, `${what}: ${reason}`, { hint, cause: error });
 
   if (/MultiFactorAuthentication failed|invalid MFA/i.test(awsMessage)) {
@@ -69,7 +81,7 @@ export function toStsError(error: unknown, ctx: StsCallContext): VaultError {
   // us and it, answered badly. Said as such: the SDK's own text points at fields of its error object.
   if (e.name === 'MalformedResponse' || /XML parse error|Deserialization error|not well-formed|Unexpected end of/i.test(awsMessage)) {
     const received = e.name === 'MalformedResponse' ? 'a reply without complete credentials' : 'a malformed reply (not valid STS XML)';
-    return new VaultError('STS_UNAVAILABLE', `${what}: STS at ${ctx.endpoint} sent ${received}`, {
+    return new VaultError('STS_UNAVAILABLE', `${what}: ${sts} sent ${received}`, {
       hint: 'try again shortly; if it keeps happening, check that AWS_ENDPOINT_URL_STS / endpoint_url point at STS and no proxy rewrites its replies',
       cause: error,
     });
@@ -81,10 +93,10 @@ export function toStsError(error: unknown, ctx: StsCallContext): VaultError {
     const reset = errno === 'ECONNRESET' || errno === 'EPIPE' || (errno === undefined && /socket hang up/i.test(awsMessage));
     const timedOut = !reset && (errno === 'ETIMEDOUT' || (errno === undefined && /TimeoutError|timed? ?out/i.test(`${awsCode} ${awsMessage}`)));
     const detail = reset
-      ? `the connection to STS at ${ctx.endpoint} was reset (${errno ?? 'ECONNRESET'})`
+      ? `the connection to ${sts} was reset (${errno ?? 'ECONNRESET'})`
       : timedOut
-        ? `STS at ${ctx.endpoint} did not answer in time (${errno ?? 'ETIMEDOUT'})`
-        : `cannot reach STS at ${ctx.endpoint} (${errno ?? awsCode})`;
+        ? `${sts} did not answer in time (${errno ?? 'ETIMEDOUT'})`
+        : `cannot reach ${sts} (${errno ?? awsCode})`;
     return new VaultError('STS_UNAVAILABLE', `${what}: ${detail}`, {
       hint: `${reset || timedOut ? 'try again shortly; if it keeps happening, ' : ''}check the network, region and endpoint settings (AWS_ENDPOINT_URL_STS, endpoint_url)`,
       cause: error,

@@ -29,11 +29,21 @@ export interface CallerIdentity {
   userId: string;
 }
 
-/** Where STS calls go; resolved from region and endpoint settings (see resolveStsEndpoint). */
+/**
+ * Where STS calls go, as the SDK's endpoint rules take it: a region and the switches the STS
+ * ruleset reads. The URL itself is chosen by the SDK (see sdkStsGateway.ts), except when the user
+ * named one. Built by resolveStsTarget, without loading the SDK.
+ */
 export interface StsTarget {
   region: string;
-  /** Full URL, e.g. https://sts.eu-west-1.amazonaws.com or http://127.0.0.1:4566 */
-  endpoint: string;
+  /** Set only when the user named one (AWS_ENDPOINT_URL_STS, AWS_ENDPOINT_URL or endpoint_url). */
+  endpoint?: string;
+  /** AWS_USE_FIPS_ENDPOINT */
+  useFipsEndpoint: boolean;
+  /** AWS_USE_DUALSTACK_ENDPOINT */
+  useDualstackEndpoint: boolean;
+  /** sts_regional_endpoints = legacy: the ruleset sends its legacy regions to sts.amazonaws.com. */
+  useGlobalEndpoint: boolean;
 }
 
 /**
