@@ -42,8 +42,9 @@ describe('secrets stay out of the environments of the processes vault starts', (
   let records: string;
   /**
    * Every environ read, by process. `shellKeysAllowed`: a credential_process or mfa_process the CLI
-   * runs is given the CLI's environment minus the passphrase — keys the user exported are theirs, as
-   * for any program run from that shell; every other process must not hold them.
+   * (or a daemon the user runs in the foreground) runs is given that process's environment minus the
+   * passphrase — keys the user exported are theirs, as for any program run from that shell; the
+   * daemon vault starts, what it runs, and exec's command must not hold them.
    */
   const scanned: Record<string, { environ: string; shellKeysAllowed: boolean }> = {};
   const shellKeys = () => ({ AWS_ACCESS_KEY_ID: world.user.accessKeyId, AWS_SECRET_ACCESS_KEY: world.user.secretAccessKey });
@@ -53,7 +54,7 @@ describe('secrets stay out of the environments of the processes vault starts', (
     const files = readdirSync(records).filter((f) => f.startsWith(`${kind}.`));
     const environs = files.map((f) => {
       const environ = readFileSync(join(records, f), 'utf8');
-      scanned[`${kind} run by ${by} (${f})`] = { environ, shellKeysAllowed: by === 'the CLI' };
+      scanned[`${kind} run by ${by} (${f})`] = { environ, shellKeysAllowed: by !== 'the daemon' };
       rmSync(join(records, f));
       return environ;
     });
