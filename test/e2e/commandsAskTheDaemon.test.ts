@@ -28,6 +28,7 @@ describe.each(BACKENDS)('issue 4: exec and export ask a running daemon instead o
 
   afterAll(async () => {
     if (world) {
+      await world.captureDaemonEnviron();
       await world.vault(['server', 'stop']);
       expect(world.leaks()).toEqual([]);
       await world.close();

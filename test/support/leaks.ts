@@ -74,3 +74,20 @@ export function environOf(pid: number | undefined): string {
     return '';
   }
 }
+
+/** The pids whose parent is `pid` (from every `/proc/PID/stat`): the processes it started that still run. */
+export function childPids(pid: number | undefined): number[] {
+  if (pid === undefined) return [];
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // pid (comm) state ppid …: comm may hold spaces and parentheses, so parse after the last ')'.
+      const ppid = Number.parseInt(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1] ?? '', 10);
+      if (ppid === pid) children.push(Number.parseInt(entry, 10));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return children;
+}
