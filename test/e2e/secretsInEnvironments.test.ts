@@ -196,7 +196,7 @@ mfa_process = sh ${script} mfa_process
     const texts = (keysAllowed: boolean) =>
       Object.fromEntries(Object.entries(scanned).filter(([, s]) => s.shellKeysAllowed === keysAllowed).map(([name, s]) => [name, s.environ]));
     const leaks = [...findLeaks([FILE_PASSPHRASE], texts(true)), ...findLeaks([FILE_PASSPHRASE, world.user.secretAccessKey], texts(false))];
-    process.stdout.write(`FIGURE envScan processes=${Object.keys(scanned).length} (${Object.keys(scanned).join('; ')})\n`);
+    process.stdout.write(`FIGURE envScan processes=${Object.keys(scanned).length} suite=secretsInEnvironments (${Object.keys(scanned).join('; ')})\n`);
     expect(leaks).toEqual([]);
     expect(Object.keys(scanned).length).toBeGreaterThanOrEqual(6);
   });
