@@ -28,6 +28,8 @@ describe.each(BACKENDS)('issue 4: exec and export ask a running daemon instead o
 
   afterAll(async () => {
     if (world) {
+      await world.captureDaemonEnviron();
+      process.stdout.write(`FIGURE envScan processes=1 suite=commandsAskTheDaemon backend=${backend}\n`);
       await world.vault(['server', 'stop']);
       expect(world.leaks()).toEqual([]);
       await world.close();

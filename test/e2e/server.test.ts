@@ -160,7 +160,13 @@ describe('issue 3: real AWS clients against the running daemon', () => {
     expect(result.code).not.toBe(0);
   });
 
-  it('no secret appears in output, daemon logs, state files or process arguments', () => {
+  it('no secret appears in output, daemon logs, state files, process arguments, or the environment of the daemon or an exec child', async () => {
+    // The child prints its own /proc/PID/environ: world.vault captures it for the scan.
+    const child = await world.vault(['exec', '--server', 'account-a', '--', 'sh', '-c', "tr '\\000' '\\n' < /proc/$$/environ"]);
+    expect(child.code).toBe(0);
+    expect(child.stdout).toMatch(/^AWS_CONTAINER_CREDENTIALS_FULL_URI=/m);
+    await world.captureDaemonEnviron();
+    process.stdout.write('FIGURE envScan processes=2 suite=server\n');
     world.capture('process arguments', processArguments());
     expect(world.leaks()).toEqual([]);
   });

@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonClient } from '@vault/server/client';
 import { REPO, VAULT_BIN } from '../support/cli.js';
-import { findLeaks, processArguments } from '../support/leaks.js';
+import { childPids, environOf, findLeaks, processArguments } from '../support/leaks.js';
 import { BACKENDS, MFA_SERIAL, ROLE_A, ROLE_B, World, type Backend } from '../support/world.js';
 
 /**
@@ -181,6 +181,24 @@ function phases(world: World, since: number): string | undefined {
   return `daemonFirstLogMs=${first.time - since} daemonListeningMs=${started.time - since} insideStartDaemonMs=${restored.ms} keyringLoadMs=${restored.loadMs}`;
 }
 
+/**
+ * `/proc/PID/environ` of the running daemon and of `vault exec --server`'s command, captured for the
+ * leak scan: processes vault starts, handed neither the file passphrase nor the shell's keys.
+ * Returns how many processes were captured.
+ */
+function captureEnvirons(world: World, when: string, exec?: Poller): number {
+  const pids: Array<[string, number]> = [[`daemon`, daemonPid(world)]];
+  for (const pid of childPids(exec?.process.pid)) pids.push(['exec child', pid]);
+  let captured = 0;
+  for (const [what, pid] of pids) {
+    const environ = environOf(pid);
+    expect(environ, `/proc/${pid}/environ of the ${what} ${when}`).toMatch(/^PATH=/m);
+    world.capture(`environ of ${what} (pid ${pid}) ${when}`, environ);
+    captured += 1;
+  }
+  return captured;
+}
+
 function figure(text: string): void {
   process.stdout.write(`FIGURE daemonCrash ${text}\n`);
 }
@@ -266,6 +284,7 @@ describe.each(BACKENDS)('issue 5: daemon crash (%s backend)', (backend: Backend)
   let sdk: Poller;
   let imdsClient: Poller;
   let port: number;
+  let environsScanned = 0;
 
   beforeAll(async () => {
     world = await World.create(backend);
@@ -300,6 +319,7 @@ describe.each(BACKENDS)('issue 5: daemon crash (%s backend)', (backend: Backend)
     imdsClient = clients.start('imds-client', 'imds', imds.env);
     const everyone = [exec, sdk, imdsClient];
     await until('every client served three times', () => everyone.every((p) => attempts(p).filter((a) => a.ok).length >= 3));
+    environsScanned += captureEnvirons(world, 'before the crash', exec);
 
     const sessionsBefore = listed((await world.vault(['session', 'ls'])).stdout);
     expect(sessionsBefore.size).toBe(3);
@@ -340,6 +360,7 @@ describe.each(BACKENDS)('issue 5: daemon crash (%s backend)', (backend: Backend)
     // A new daemon; the stale pid file and socket replaced by valid ones.
     const newPid = daemonPid(world);
     expect(newPid).not.toBe(oldPid);
+    environsScanned += captureEnvirons(world, 'restarted by exec');
     expect(isAlive(oldPid)).toBe(false);
     expect(isAlive(newPid)).toBe(true);
     const stateAfter = JSON.parse(readFileSync(daemonFiles(world).stateFile, 'utf8'));
@@ -419,6 +440,7 @@ describe.each(BACKENDS)('issue 5: daemon crash (%s backend)', (backend: Backend)
     }
     const newPid = daemonPid(world);
     expect(isAlive(newPid)).toBe(true);
+    environsScanned += captureEnvirons(world, 'restarted by session ls');
     const starts = await until('the new daemon in the log', () => {
       const lines = readFileSync(daemonFiles(world).log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { time: number; event?: string; pid?: number });
       const found = lines.filter((l) => l.time >= since && l.event === 'daemon-start');
@@ -479,12 +501,16 @@ describe.each(BACKENDS)('issue 5: daemon crash (%s backend)', (backend: Backend)
     await world.vault(['session', 'stop', session.id], ended);
   });
 
-  it('no secret — keys, credentials, session tokens — in any output, log, state file, keyring file or process argument', async () => {
+  it('no secret — keys, credentials, session tokens, the file passphrase — in any output, log, state file, keyring file, process argument, or the environment of the daemons and the exec child', async () => {
     await clients.stopAll();
     world.capture('process arguments', processArguments());
     world.capture('daemon.log', readFileSync(daemonFiles(world).log, 'utf8'));
     // `session start --format json` delivers its token on stdout by design; everything else is scanned for tokens too.
-    const scanned = Object.fromEntries(Object.entries(world.captured).filter(([name]) => !(name.includes('session start') && name.endsWith('stdout'))));
+    // The exec child's environment carries its own session token by design, too.
+    const scanned = Object.fromEntries(
+      Object.entries(world.captured).filter(([name]) => !(name.includes('session start') && name.endsWith('stdout')) && !name.startsWith('environ of exec child')),
+    );
+    process.stdout.write(`FIGURE envScan processes=${environsScanned} suite=daemonCrash backend=${backend}\n`);
     expect(findLeaks([world.user.secretAccessKey, ...world.sts.issuedSecrets(), ...tokens], scanned, [world.home])).toEqual([]);
     expect(world.leaks()).toEqual([]);
   });

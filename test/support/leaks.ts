@@ -47,8 +47,7 @@ export function processArguments(): string {
 
 /**
  * `/proc/PID/cmdline` of one process, read while it runs (arguments joined by spaces); '' once it
- * has ended. Only the arguments: `/proc/PID/environ` legitimately carries the file backend's
- * passphrase (AWS_VAULT_FILE_PASSPHRASE), as it would in the user's shell.
+ * has ended.
  */
 export function cmdlineOf(pid: number | undefined): string {
   if (pid === undefined) return '';
@@ -57,4 +56,38 @@ export function cmdlineOf(pid: number | undefined): string {
   } catch {
     return '';
   }
+}
+
+/**
+ * `/proc/PID/environ` of one process, one `NAME=value` a line; '' once it has ended. It is the
+ * environment the process was started with (what its parent handed it), whatever it unset later:
+ * so a process vault starts — the daemon, an exec child, a credential_process or mfa_process —
+ * must be handed neither the file passphrase nor a long-term key. Only the vault CLI a test
+ * launches holds AWS_VAULT_FILE_PASSPHRASE there, as a user's shell hands it over; scan what
+ * vault starts, not that process.
+ */
+export function environOf(pid: number | undefined): string {
+  if (pid === undefined) return '';
+  try {
+    return readFileSync(`/proc/${pid}/environ`).toString('utf8').replace(/\0/g, '\n');
+  } catch {
+    return '';
+  }
+}
+
+/** The pids whose parent is `pid` (from every `/proc/PID/stat`): the processes it started that still run. */
+export function childPids(pid: number | undefined): number[] {
+  if (pid === undefined) return [];
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // pid (comm) state ppid …: comm may hold spaces and parentheses, so parse after the last ')'.
+      const ppid = Number.parseInt(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1] ?? '', 10);
+      if (ppid === pid) children.push(Number.parseInt(entry, 10));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return children;
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startStsStandIn, type StsStandIn } from '@vault/core/testing';
 import { VAULT_BIN, vault, type RunResult } from './cli.js';
-import { findLeaks } from './leaks.js';
+import { environOf, findLeaks } from './leaks.js';
 
 export const MFA_SERIAL = 'arn:aws:iam::111111111111:mfa/central-user';
 export const ROLE_A = 'arn:aws:iam::222222222222:role/account-a-assume-role';
@@ -33,6 +33,9 @@ credential_process = ${process.execPath} ${VAULT_BIN} export --format json accou
 }
 
 export type Backend = 'file' | 'keychain';
+
+/** The file backend's passphrase, in the vault CLI's environment as a user's shell would hand it over. */
+export const FILE_PASSPHRASE = 'e2e-file-passphrase';
 
 /**
  * One user's machine: a throwaway HOME with ~/.aws/config, an STS stand-in with the central user,
@@ -76,7 +79,7 @@ export class World {
       XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR,
       SHELL: '/bin/sh',
     };
-    if (this.backend === 'file') base.AWS_VAULT_FILE_PASSPHRASE = 'e2e-file-passphrase';
+    if (this.backend === 'file') base.AWS_VAULT_FILE_PASSPHRASE = FILE_PASSPHRASE;
     return { ...base, ...extra };
   }
 
@@ -94,13 +97,27 @@ export class World {
     this.captured[name] = text;
   }
 
+  /**
+   * The running daemon's `/proc/PID/environ` (pid from `vault server status`), captured for the
+   * leak scan under `name`: the daemon is a process vault starts, so it must hold no secret there.
+   */
+  async captureDaemonEnviron(name = 'daemon environ'): Promise<number> {
+    const status = await this.vault(['server', 'status']);
+    const pid = Number.parseInt(/^pid: (\d+)$/m.exec(status.stdout)?.[1] ?? '', 10);
+    if (!Number.isInteger(pid)) throw new Error(`no daemon pid in \`vault server status\`: ${status.stdout}${status.stderr}`);
+    const environ = environOf(pid);
+    if (environ === '') throw new Error(`could not read /proc/${pid}/environ`);
+    this.capture(`${name} (pid ${pid})`, environ);
+    return pid;
+  }
+
   /** STS calls that mint credentials (the clients' own GetCallerIdentity calls are not ours). */
   mintingCalls(): number {
     return this.sts.count('GetSessionToken') + this.sts.count('AssumeRole');
   }
 
   leaks(): string[] {
-    return findLeaks([this.user.secretAccessKey, ...this.sts.issuedSecrets()], this.captured, [this.home]);
+    return findLeaks([this.user.secretAccessKey, FILE_PASSPHRASE, ...this.sts.issuedSecrets()], this.captured, [this.home]);
   }
 
   async close(): Promise<void> {

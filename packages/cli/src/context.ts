@@ -15,7 +15,10 @@ import {
   type Keyring,
   type Logger,
   type StsGateway,
+  VAULT_SECRET_VARIABLES,
+  withoutVaultSecrets,
 } from '@vault/core';
+import { PASSPHRASE_FD_VARIABLE } from './daemonPassphrase.js';
 import { mfaPrompt } from './prompt/mfaPrompt.js';
 import { ask as terminalAsk, type Ask } from './prompt/terminal.js';
 
@@ -27,13 +30,23 @@ export interface GlobalOptions {
 
 /** Everything a command needs from the outside world; built lazily so a command pays only for what it uses. */
 export class Context {
+  /**
+   * The environment vault was given, without its own secrets (AWS_VAULT_FILE_PASSPHRASE) and the
+   * daemon's passphrase-fd marker: what every process vault starts is built from.
+   */
   readonly env: NodeJS.ProcessEnv;
   readonly clock: Clock;
   readonly ask: Ask;
   readonly stdout: NodeJS.WritableStream;
   readonly stderr: NodeJS.WritableStream;
-  /** A file-backend passphrase typed at the prompt, handed to a daemon this command starts. */
-  unlockedPassphrase: string | undefined;
+  /**
+   * The file-backend passphrase: from AWS_VAULT_FILE_PASSPHRASE, typed at the prompt, or (in the
+   * daemon) read from the pipe its starter wrote it to. Handed to a daemon this command starts over
+   * a pipe; never put in an environment.
+   */
+  filePassphrase: string | undefined;
+  /** In a daemon `vault server start` spawned: the fd its passphrase arrives on. */
+  readonly passphraseFd: number | undefined;
   /** Set by the daemon (`vault server run`): keep decrypted file-keyring items in memory. */
   rememberDecrypted = false;
   private keyringPromise: Promise<Keyring> | undefined;
@@ -45,7 +58,18 @@ export class Context {
     readonly logger: Logger,
     deps: { env?: NodeJS.ProcessEnv; clock?: Clock; ask?: Ask; stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream } = {},
   ) {
-    this.env = deps.env ?? process.env;
+    const given = deps.env ?? process.env;
+    this.filePassphrase = given.AWS_VAULT_FILE_PASSPHRASE;
+    const fd = Number.parseInt(given[PASSPHRASE_FD_VARIABLE] ?? '', 10);
+    this.passphraseFd = Number.isInteger(fd) && fd > 2 ? fd : undefined;
+    const env = withoutVaultSecrets(given);
+    delete env[PASSPHRASE_FD_VARIABLE];
+    this.env = env;
+    if (given === process.env) {
+      // Read once: gone from this process's own environment too, so nothing that inherits it (a
+      // prompt driver, a library spawning a helper) is handed it.
+      for (const name of [...VAULT_SECRET_VARIABLES, PASSPHRASE_FD_VARIABLE]) delete process.env[name];
+    }
     this.clock = deps.clock ?? systemClock;
     this.ask = deps.ask ?? terminalAsk;
     this.stdout = deps.stdout ?? process.stdout;
@@ -69,9 +93,8 @@ export class Context {
       homeDir: this.homeDir,
       rememberDecrypted: this.rememberDecrypted,
       passphrase: async () => {
-        if (this.env.AWS_VAULT_FILE_PASSPHRASE !== undefined) return this.env.AWS_VAULT_FILE_PASSPHRASE;
-        this.unlockedPassphrase = await this.ask('Enter passphrase to unlock the vault file keyring: ', { hidden: true });
-        return this.unlockedPassphrase;
+        this.filePassphrase ??= await this.ask('Enter passphrase to unlock the vault file keyring: ', { hidden: true });
+        return this.filePassphrase;
       },
     });
     return this.keyringPromise;

@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { CredentialKeyring, VaultError, isVaultError, mfaTokenSource } from '@vault/core';
 import { DaemonClient, daemonPaths, defaultStateDir, ensureDaemon } from '@vault/server/client';
 import type { Context } from './context.js';
+import { daemonEnvironment } from './daemonEnvironment.js';
+import { DAEMON_STDIO_WITH_PASSPHRASE, PASSPHRASE_FD, PASSPHRASE_FD_VARIABLE, sendPassphrase } from './daemonPassphrase.js';
 import { mfaPrompt } from './prompt/mfaPrompt.js';
 
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
@@ -13,15 +15,20 @@ export function stateDir(ctx: Context): string {
 }
 
 /**
- * `vault server run`, detached. It inherits this command's environment — STS endpoints, config
- * path, backend — and, for the file backend, the passphrase, so it can unlock the keyring without
- * a terminal (like ssh-agent). The passphrase travels in the environment, never in an argument.
+ * `vault server run`, detached, with a scrubbed environment: what it needs from this command's —
+ * STS endpoints, config path, backend, TTLs, the keychain's session bus (daemonEnvironment.ts) —
+ * and nothing else, so no key exported in this shell lives on in it. For the file backend it is
+ * handed the passphrase over a pipe on its fd 3 (read once at start), so it can unlock the keyring
+ * without a terminal (like ssh-agent); never in its environment, never in an argument.
  */
 function spawnDaemon(ctx: Context, dir: string): ChildProcess {
-  const env: NodeJS.ProcessEnv = { ...ctx.env, VAULT_STATE_DIR: dir };
+  const env: NodeJS.ProcessEnv = { ...daemonEnvironment(ctx.env), VAULT_STATE_DIR: dir };
   if (ctx.options.backend) env.AWS_VAULT_BACKEND = ctx.options.backend;
-  if (ctx.unlockedPassphrase !== undefined) env.AWS_VAULT_FILE_PASSPHRASE = ctx.unlockedPassphrase;
-  const child = spawn(process.execPath, [BIN, 'server', 'run'], { detached: true, stdio: 'ignore', env });
+  const passphrase = ctx.filePassphrase;
+  if (passphrase !== undefined) env[PASSPHRASE_FD_VARIABLE] = String(PASSPHRASE_FD);
+  const stdio = passphrase !== undefined ? [...DAEMON_STDIO_WITH_PASSPHRASE] : 'ignore';
+  const child = spawn(process.execPath, [BIN, 'server', 'run'], { detached: true, stdio, env });
+  if (passphrase !== undefined) sendPassphrase(child, passphrase);
   child.unref();
   return child;
 }
@@ -36,7 +43,7 @@ export async function daemon(ctx: Context): Promise<DaemonClient> {
   return client;
 }
 
-/** Opens the keyring now (asking for a file passphrase on the terminal) so a daemon started next inherits it. */
+/** Opens the keyring now (asking for a file passphrase on the terminal) so a daemon started next is handed it. */
 export async function unlockKeyring(ctx: Context): Promise<void> {
   const keyring = await ctx.keyring();
   if (keyring.backend === 'file') await new CredentialKeyring(keyring).profiles().then((names) => names[0] && keyring.get(names[0]));

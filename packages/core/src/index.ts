@@ -23,6 +23,7 @@ export * from './providers/fromStoredKey.js';
 export * from './providers/fromCredentialProcess.js';
 export * from './providers/credentialChain.js';
 export * from './providers/chainEnvironment.js';
+export * from './vaultSecrets.js';
 export * from './keyring/fileKeyring.js';
 export * from './keyring/keytarKeyring.js';
 export * from './keyring/openKeyring.js';

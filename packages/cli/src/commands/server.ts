@@ -3,6 +3,7 @@ import { SdkStsGateway, VaultError, formatDuration } from '@vault/core';
 import { DaemonClient, KeyringSessionStore, daemonPaths, type SessionStore } from '@vault/server/client';
 import type { Context } from '../context.js';
 import { crashedDaemonPid, daemon, stateDir, unlockKeyring } from '../daemonLink.js';
+import { receivePassphrase } from '../daemonPassphrase.js';
 
 export interface ServerInput {
   action: 'start' | 'stop' | 'status' | 'run';
@@ -51,7 +52,7 @@ export async function server(input: ServerInput, ctx: Context): Promise<number> 
   }
 }
 
-/** Opens the keyring now (asking for a file passphrase on the terminal) so the daemon inherits it. */
+/** Opens the keyring now (asking for a file passphrase on the terminal) so the daemon is handed it. */
 export async function unlockForDaemon(ctx: Context): Promise<void> {
   await unlockKeyring(ctx);
 }
@@ -92,6 +93,8 @@ function preloadedStore(store: KeyringSessionStore): SessionStore {
 }
 
 async function runInForeground(ctx: Context): Promise<number> {
+  // Started by `vault server start` (or any command): the passphrase comes on a pipe, read once here.
+  if (ctx.passphraseFd !== undefined) ctx.filePassphrase = await receivePassphrase(ctx.passphraseFd);
   // The daemon holds the keyring open for hours: each file-keyring item's KDF is paid once.
   ctx.rememberDecrypted = true;
   const dir = stateDir(ctx);

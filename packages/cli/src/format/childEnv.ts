@@ -1,4 +1,4 @@
-import { formatExpiration, type Credentials } from '@vault/core';
+import { formatExpiration, withoutVaultSecrets, type Credentials } from '@vault/core';
 
 /**
  * Variables that would beat what vault hands the child in some SDK's credential chain, or point it
@@ -21,8 +21,9 @@ export const SHADOWING_VARIABLES = [
   'AWS_EC2_METADATA_SERVICE_ENDPOINT',
 ] as const;
 
+/** `env` for a child: without the shadowing variables, and without vault's own secrets (the file passphrase). */
 export function withoutShadowing(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const clean = { ...env };
+  const clean = withoutVaultSecrets(env);
   for (const name of SHADOWING_VARIABLES) delete clean[name];
   return clean;
 }

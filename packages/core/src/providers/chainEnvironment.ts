@@ -5,7 +5,7 @@ import { defaultFileDir } from '../keyring/openKeyring.js';
  * The environment variables that change how a profile resolves: which config file, which STS
  * endpoint, which region, how long a cached session must still live, where the file keyring is.
  */
-const RESOLUTION_VARIABLES = [
+export const RESOLUTION_VARIABLES = [
   'AWS_ENDPOINT_URL_STS',
   'AWS_ENDPOINT_URL',
   'AWS_IGNORE_CONFIGURED_ENDPOINT_URLS',

@@ -246,7 +246,7 @@ export class CredentialChain {
 
   private async longTermKey(): Promise<{ owner: string; key: Credentials }> {
     if (this.root.credentialProcess) {
-      return { owner: this.root.name, key: await fromCredentialProcess(this.root.credentialProcess, this.root.name) };
+      return { owner: this.root.name, key: await fromCredentialProcess(this.root.credentialProcess, this.root.name, this.deps.env) };
     }
     const { owner, credentials } = await fromStoredKey(this.root, this.deps.credentials, this.target);
     return { owner, key: credentials };

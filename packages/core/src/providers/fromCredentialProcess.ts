@@ -1,19 +1,23 @@
 import { spawn } from 'node:child_process';
 import type { Credentials } from '../credentials.js';
 import { VaultError } from '../errors.js';
+import { withoutVaultSecrets } from '../vaultSecrets.js';
 
 /** A credential_process that prints more than this is broken; stop instead of buffering it. */
 const MAX_OUTPUT = 64 * 1024;
 
-/** Runs a profile's `credential_process` and reads its `Version: 1` JSON, as the AWS CLI does. */
-export function fromCredentialProcess(command: string, profile: string, env: NodeJS.ProcessEnv = process.env): Promise<Credentials> {
+/**
+ * Runs a profile's `credential_process` and reads its `Version: 1` JSON, as the AWS CLI does. It
+ * gets `env` — the chain's environment, never this process's by default — minus vault's secrets.
+ */
+export function fromCredentialProcess(command: string, profile: string, env: NodeJS.ProcessEnv): Promise<Credentials> {
   return new Promise((resolve, reject) => {
     const fail = (message: string, cause?: unknown) =>
       reject(new VaultError('PROFILE_NO_CREDENTIALS', `credential_process of profile ${profile} ${message}`, {
         hint: 'run the credential_process command by hand to check it prints Version 1 JSON',
         cause,
       }));
-    const child = spawn(command, { shell: true, stdio: ['ignore', 'pipe', 'inherit'], env });
+    const child = spawn(command, { shell: true, stdio: ['ignore', 'pipe', 'inherit'], env: withoutVaultSecrets(env) });
     const chunks: Buffer[] = [];
     let size = 0;
     child.stdout.on('data', (chunk: Buffer) => {

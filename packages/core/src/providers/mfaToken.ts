@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { MFA_CODE } from '../config/validate.js';
 import { VaultError } from '../errors.js';
+import { withoutVaultSecrets } from '../vaultSecrets.js';
 
 export interface MfaRequest {
   serial: string;
@@ -56,7 +57,7 @@ function runMfaProcess(command: string, request: MfaRequest, env: NodeJS.Process
     const child = spawn(command, {
       shell: true,
       stdio: ['inherit', 'pipe', 'inherit'],
-      env: { ...env, AWS_VAULT_MFA_SERIAL: request.serial, AWS_VAULT_PROFILE: request.profile },
+      env: { ...withoutVaultSecrets(env), AWS_VAULT_MFA_SERIAL: request.serial, AWS_VAULT_PROFILE: request.profile },
     });
     let settled = false;
     const fail = (error: VaultError) => {
