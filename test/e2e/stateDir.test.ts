@@ -102,7 +102,7 @@ describe('upgrading: a daemon whose state is in ~/.vault/daemon', () => {
     expect(status.stdout).toContain(`state: ${oldPlace()} (`);
     const listed = await world.vault(['session', 'ls'], host);
     expect(listed.stdout).toContain(id);
-    expect(existsSync(newPlace()), 'nothing created in the new place while the old daemon serves').toBe(false);
+    expect(existsSync(join(newPlace(), 'daemon.pid')), 'no second daemon in the new place').toBe(false);
 
     const stopped = await world.vault(['server', 'stop'], host);
     expect(stopped.stderr).toBe('vault daemon stopped\n');

@@ -12,6 +12,7 @@ export {
   daemonPaths,
   defaultStateDir,
   homeStateDir,
+  stateDirInUse,
   stateLocation,
   type DaemonPaths,
   type StateDirSource,

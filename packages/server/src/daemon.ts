@@ -27,6 +27,7 @@ export {
   daemonPaths,
   defaultStateDir,
   homeStateDir,
+  stateDirInUse,
   stateLocation,
   type DaemonPaths,
   type StateDirSource,

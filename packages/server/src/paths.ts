@@ -1,7 +1,8 @@
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { VaultError } from '@vault/core';
+import { isProcessAlive } from './sessions/restore.js';
 
 export interface DaemonPaths {
   stateDir: string;
@@ -107,4 +108,27 @@ export function daemonPaths(stateDir: string = defaultStateDir()): DaemonPaths {
     stateFile: join(stateDir, 'daemon.json'),
     logFile: join(stateDir, 'daemon.log'),
   };
+}
+
+function readPid(file: string): number | undefined {
+  try {
+    const pid = Number.parseInt(readFileSync(file, 'utf8').trim(), 10);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The state directory of the daemon to talk to: the location's, except while a daemon started
+ * before the move to XDG_RUNTIME_DIR still runs in ~/.vault/daemon (its pid file names a live
+ * process) and none has started in the new place — the upgrade does not cut off its sessions.
+ * Costs a read of the new pid file and, when there is none, of the old one and a signal 0. A daemon
+ * that has ended in the old place is not followed: the next one starts in the new place and
+ * restores its sessions (withMovedRecords).
+ */
+export function stateDirInUse(location: StateLocation): string {
+  if (location.legacy === undefined || readPid(daemonPaths(location.dir).pidFile) !== undefined) return location.dir;
+  const pid = readPid(daemonPaths(location.legacy).pidFile);
+  return pid !== undefined && isProcessAlive(pid) ? location.legacy : location.dir;
 }
