@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { connect, Server } from 'node:net';
 import { Agent, request } from 'node:http';
 import { dirname, join } from 'node:path';
@@ -106,6 +106,22 @@ describe('startDaemon', () => {
       spy.mockRestore();
     }
     expect(seen).toEqual([{ socket: '600', dir: '700' }]);
+  });
+
+  // Needs root to become another uid; CI runs as root. This is what stands in for a peer-uid check
+  // on the socket (Node has no SO_PEERCRED): the kernel refuses another uid's connect().
+  it.runIf(process.getuid?.() === 0)('refuses a connect() to the control socket from another uid (EACCES), even with the socket made 0666', async () => {
+    const f = track(await startTestDaemon());
+    const tryConnect = () =>
+      spawnSync(process.execPath, ['-e', `require('net').connect(${JSON.stringify(f.daemon.paths.socket)}).on('connect', () => { console.log('connected'); process.exit(0) }).on('error', (e) => { console.log(e.code); process.exit(0) })`], {
+        uid: 65_534,
+        gid: 65_534,
+        encoding: 'utf8',
+      }).stdout.trim();
+    expect(tryConnect()).toBe('EACCES');
+    // The 0700 directory alone keeps it out: the socket's own mode is the second lock.
+    chmodSync(f.daemon.paths.socket, 0o666);
+    expect(tryConnect()).toBe('EACCES');
   });
 
   it('refuses to start when a live daemon owns the state dir', async () => {
