@@ -46,6 +46,7 @@ export function removeLegacyLeftovers(location: StateLocation): void {
  * `vault server run`, detached. It inherits this command's environment — STS endpoints, config
  * path, backend — and, for the file backend, the passphrase, so it can unlock the keyring without
  * a terminal (like ssh-agent). The passphrase travels in the environment, never in an argument.
+ * Whatever else it is given, it needs daemonLocationEnv to find the same state directory.
  */
 function spawnDaemon(ctx: Context): ChildProcess {
   const env: NodeJS.ProcessEnv = { ...ctx.env, ...daemonLocationEnv(ctx) };
@@ -102,12 +103,8 @@ function isAlive(pid: number): boolean {
 /**
  * The pid a daemon left behind when it ended without cleaning up (killed, crashed): its pid file
  * is still there and names a process that is gone. A daemon that stops cleanly removes it.
+ * Returned with the state directory it left its files in: the new place, else the old one.
  */
-export function crashedDaemonPid(ctx: Context): number | undefined {
-  return crashedDaemon(ctx)?.pid;
-}
-
-/** crashedDaemonPid, with the state directory it left its files in (the new place, else the old one). */
 export function crashedDaemon(ctx: Context): { pid: number; stateDir: string } | undefined {
   const location = stateLocationOf(ctx);
   for (const dir of [location.dir, ...(location.legacy === undefined ? [] : [location.legacy])]) {
