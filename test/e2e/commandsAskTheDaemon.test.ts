@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS, World } from '../support/world.js';
@@ -38,7 +38,9 @@ describe.each(BACKENDS)('issue 4: exec and export ask a running daemon instead o
 
   it('exec with a cached session: the daemon answers from its keyring, no STS call, the same credentials as before', async () => {
     const before = world.mintingCalls();
-    const local = await world.vault(['exec', 'account-a', ...printKeyId], { VAULT_STATE_DIR: join(world.home, 'no-daemon-here') });
+    const noDaemonHere = join(world.home, 'no-daemon-here');
+    mkdirSync(noDaemonHere, { recursive: true, mode: 0o700 }); // a VAULT_STATE_DIR that is missing is refused
+    const local = await world.vault(['exec', 'account-a', ...printKeyId], { VAULT_STATE_DIR: noDaemonHere });
     const viaDaemon = await world.vault(['exec', 'account-a', ...printKeyId]);
     expect(viaDaemon.code).toBe(0);
     expect(viaDaemon.stdout).toMatch(/^ASIA/);

@@ -1,4 +1,5 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mfaTokenSource, VaultError } from '@vault/core';
@@ -22,6 +23,8 @@ interface Case {
   says: RegExp;
   /** The error can only be known after STS answered (everything else is refused before any STS call). */
   sts?: boolean;
+  /** Makes the bad place the case names; it must hold nothing new afterwards. */
+  place?: { path: string; make: () => void };
 }
 
 const GOOD = designConfig();
@@ -35,6 +38,28 @@ const withRole = (...lines: string[]) => `${GOOD}\n${section('bad', 'source_prof
  */
 const withMfaProcess = (command: string) => `${GOOD}\n${section('mp', 'mfa_serial = arn:aws:iam::111111111111:mfa/mp-device', `mfa_process = ${command}`)}`;
 const KEY_ENV = (id: string, secret: string) => ({ AWS_ACCESS_KEY_ID: id, AWS_SECRET_ACCESS_KEY: secret });
+
+/** Bad state places for the daemon, each made by its case (one directory per run of this file). */
+const BAD_PLACES = join(tmpdir(), `vault-badstate-${process.pid}`);
+const OTHER_UID = 65_534; // nobody
+const badPlace = (name: string) => join(BAD_PLACES, name);
+const missing = (name: string) => ({ path: badPlace(name), make: () => rmSync(badPlace(name), { recursive: true, force: true }) });
+const aFile = (name: string) => ({ path: badPlace(name), make: () => writeFileSync(badPlace(name), '') });
+const aDir = (name: string, mode: number, uid?: number) => ({
+  path: badPlace(name),
+  make: () => {
+    mkdirSync(badPlace(name), { recursive: true });
+    chmodSync(badPlace(name), mode);
+    if (uid !== undefined) chownSync(badPlace(name), uid, uid);
+  },
+});
+/** What a bad place holds: nothing for a directory, a missing place stays missing. */
+function contents(path: string): string {
+  if (!existsSync(path)) return 'missing';
+  if (!statSync(path).isDirectory()) return 'a file';
+  const names = readdirSync(path);
+  return names.length === 0 ? 'empty' : names.join(',');
+}
 
 const CASES: Case[] = [
   // --- the config file -----------------------------------------------------------------------------
@@ -88,6 +113,17 @@ const CASES: Case[] = [
   { name: 'mfa_process printing a 7-digit code', args: ['exec', 'mp', '--', 'true'], config: withMfaProcess('echo 1234567'), says: /MFA code from mfa_process is not 6 digits/ },
   { name: 'mfa_process exiting non-zero', args: ['exec', 'mp', '--', 'true'], config: withMfaProcess('exit 3'), says: /mfa_process of profile mp exited with code 3/ },
   { name: 'mfa_process killed by a signal', args: ['exec', 'mp', '--', 'true'], config: withMfaProcess('kill -9 $$'), says: /mfa_process of profile mp .*SIGKILL/ },
+  // --- where the daemon keeps its socket ------------------------------------------------------------
+  { name: 'VAULT_STATE_DIR that does not exist', args: ['server', 'start'], env: { VAULT_STATE_DIR: badPlace('missing') }, place: missing('missing'), says: /VAULT_STATE_DIR \S+missing does not exist; create it with `mkdir -m 700 / },
+  { name: 'VAULT_STATE_DIR that is a file', args: ['server', 'start'], env: { VAULT_STATE_DIR: badPlace('file') }, place: aFile('file'), says: /VAULT_STATE_DIR \S+file is not a directory/ },
+  { name: 'VAULT_STATE_DIR writable by everyone', args: ['server', 'start'], env: { VAULT_STATE_DIR: badPlace('open') }, place: aDir('open', 0o777), says: /VAULT_STATE_DIR \S+open is writable by other users/ },
+  { name: 'VAULT_STATE_DIR owned by another user', args: ['server', 'start'], env: { VAULT_STATE_DIR: badPlace('theirs') }, place: aDir('theirs', 0o700, OTHER_UID), says: /VAULT_STATE_DIR \S+theirs belongs to another user/ },
+  { name: 'XDG_RUNTIME_DIR set but missing (server start)', args: ['server', 'start'], env: { XDG_RUNTIME_DIR: badPlace('gone') }, place: missing('gone'), says: /XDG_RUNTIME_DIR \S+gone does not exist; .*unset XDG_RUNTIME_DIR/ },
+  { name: 'XDG_RUNTIME_DIR set but missing (exec asks for a daemon)', args: ['exec', 'account-a', '-t', '123456', '--', 'true'], env: { XDG_RUNTIME_DIR: badPlace('gone') }, place: missing('gone'), says: /XDG_RUNTIME_DIR \S+gone does not exist/ },
+  { name: 'XDG_RUNTIME_DIR that is a file', args: ['session', 'ls'], env: { XDG_RUNTIME_DIR: badPlace('rfile') }, place: aFile('rfile'), says: /XDG_RUNTIME_DIR \S+rfile is not a directory/ },
+  { name: 'XDG_RUNTIME_DIR writable by everyone (like /tmp)', args: ['server', 'start'], env: { XDG_RUNTIME_DIR: badPlace('ropen') }, place: aDir('ropen', 0o1777), says: /XDG_RUNTIME_DIR \S+ropen is writable by other users/ },
+  { name: 'XDG_RUNTIME_DIR owned by another user', args: ['server', 'status'], env: { XDG_RUNTIME_DIR: badPlace('rtheirs') }, place: aDir('rtheirs', 0o700, OTHER_UID), says: /XDG_RUNTIME_DIR \S+rtheirs belongs to another user/ },
+  { name: 'XDG_RUNTIME_DIR that is a relative path', args: ['server', 'start'], env: { XDG_RUNTIME_DIR: 'run/user' }, says: /XDG_RUNTIME_DIR "run\/user" is not an absolute path/ },
 ];
 
 let world: World;
@@ -106,6 +142,7 @@ describe('bad configuration and input, through the built CLI (issue 5)', () => {
   });
 
   afterAll(async () => {
+    rmSync(BAD_PLACES, { recursive: true, force: true });
     for (const line of figures) console.log(line);
     if (world) {
       const leaks = world.leaks();
@@ -121,6 +158,11 @@ describe('bad configuration and input, through the built CLI (issue 5)', () => {
       writeFileSync(file, c.config);
       env.AWS_CONFIG_FILE = file;
     }
+    if (c.place) {
+      mkdirSync(BAD_PLACES, { recursive: true, mode: 0o700 });
+      c.place.make();
+    }
+    const before = c.place ? contents(c.place.path) : undefined;
     const stsBefore = world.mintingCalls();
     const run: VaultRun = await runVault(c.args, world.env(env), { timeoutMs: 30_000 });
     world.capture(`case ${i} (${c.name}) stdout`, run.stdout);
@@ -129,6 +171,7 @@ describe('bad configuration and input, through the built CLI (issue 5)', () => {
     const line = expectOneLineError(run, c.says);
     expect(run.stdout, 'nothing on stdout').toBe('');
     if (!c.sts) expect(world.mintingCalls(), 'refused before any STS call').toBe(stsBefore);
+    if (c.place) expect(contents(c.place.path), `nothing created in ${c.place.path}`).toBe(before);
     figures.push(`FIGURE badInput case=${JSON.stringify(c.name)} exit=${run.code} line=${JSON.stringify(line)}`);
   });
 

@@ -76,7 +76,9 @@ export class World {
       // gnome-keyring's session (set by scripts/with-keyring.sh) for the keychain backend.
       DBUS_SESSION_BUS_ADDRESS: process.env.DBUS_SESSION_BUS_ADDRESS,
       XDG_DATA_HOME: process.env.XDG_DATA_HOME,
-      XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR,
+      // Not the runner's XDG_RUNTIME_DIR: the daemon keeps its socket there, and every World (and
+      // the developer's own daemon) would share one. Without it, each World's daemon lives in its
+      // HOME (~/.vault/daemon); tests of XDG_RUNTIME_DIR pass one of their own.
       SHELL: '/bin/sh',
     };
     if (this.backend === 'file') base.AWS_VAULT_FILE_PASSPHRASE = FILE_PASSPHRASE;

@@ -38,8 +38,10 @@ export async function credentialsFromDaemon(
   ctx: Context,
   request: DaemonCredentialRequest,
 ): Promise<{ credentials: TemporaryCredentials; region: string | undefined; source: string } | undefined> {
-  const { daemonPaths, defaultStateDir, DaemonClient } = await import('@vault/server/client');
-  const socketPath = daemonPaths(defaultStateDir(ctx.env)).socket;
+  const { checkedStateLocation, daemonPaths, stateDirInUse, DaemonClient } = await import('@vault/server/client');
+  // An unsafe VAULT_STATE_DIR or XDG_RUNTIME_DIR is refused, not skipped: a socket planted there
+  // would be sent the profile and the MFA code.
+  const socketPath = daemonPaths(stateDirInUse(checkedStateLocation(ctx.env))).socket;
   if (!existsSync(socketPath)) return undefined;
   let backend: string | undefined;
   try {

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CredentialKeyring, VaultError, isVaultError, mfaTokenSource } from '@vault/core';
-import { DaemonClient, daemonPaths, defaultStateDir, ensureDaemon } from '@vault/server/client';
+import { checkedStateLocation, DaemonClient, daemonPaths, ensureDaemon, stateDirInUse, type StateLocation } from '@vault/server/client';
 import type { Context } from './context.js';
 import { daemonEnvironment } from './daemonEnvironment.js';
 import { DAEMON_STDIO_WITH_PASSPHRASE, PASSPHRASE_FD, PASSPHRASE_FD_VARIABLE, sendPassphrase } from './daemonPassphrase.js';
@@ -10,8 +11,37 @@ import { mfaPrompt } from './prompt/mfaPrompt.js';
 
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
 
+/** Where a new daemon keeps its state: VAULT_STATE_DIR, XDG_RUNTIME_DIR or HOME, refused when unsafe. */
+export function stateLocationOf(ctx: Context): StateLocation {
+  return checkedStateLocation(ctx.env);
+}
+
+/** The state directory of the daemon this command talks to (see stateDirInUse: the old place while its daemon runs). */
 export function stateDir(ctx: Context): string {
-  return defaultStateDir(ctx.env);
+  return stateDirInUse(stateLocationOf(ctx));
+}
+
+/**
+ * The variables that say where a spawned daemon keeps its state: it resolves the same place as
+ * this command (and, from XDG_RUNTIME_DIR, the old place whose sessions it takes over).
+ */
+export function daemonLocationEnv(ctx: Context): NodeJS.ProcessEnv {
+  const location = stateLocationOf(ctx);
+  if (location.source === 'VAULT_STATE_DIR') return { VAULT_STATE_DIR: location.dir };
+  return { VAULT_STATE_DIR: undefined, HOME: ctx.homeDir, ...(location.source === 'XDG_RUNTIME_DIR' ? { XDG_RUNTIME_DIR: location.given } : {}) };
+}
+
+/**
+ * After a daemon started in the new place: the pid file, socket and daemon.json a daemon killed in
+ * the old place left there (its sessions were moved into the new daemon). Only while the pid file
+ * names a process that has ended; the old log stays, as that daemon's audit trail.
+ */
+export function removeLegacyLeftovers(location: StateLocation): void {
+  if (location.legacy === undefined) return;
+  const paths = daemonPaths(location.legacy);
+  const pid = readPid(paths.pidFile);
+  if (pid === undefined || isAlive(pid)) return;
+  for (const file of [paths.socket, paths.stateFile, paths.pidFile]) rmSync(file, { force: true });
 }
 
 /**
@@ -21,8 +51,9 @@ export function stateDir(ctx: Context): string {
  * handed the passphrase over a pipe on its fd 3 (read once at start), so it can unlock the keyring
  * without a terminal (like ssh-agent); never in its environment, never in an argument.
  */
-function spawnDaemon(ctx: Context, dir: string): ChildProcess {
-  const env: NodeJS.ProcessEnv = { ...daemonEnvironment(ctx.env), VAULT_STATE_DIR: dir };
+function spawnDaemon(ctx: Context): ChildProcess {
+  // daemonLocationEnv: the daemon must find the same state directory (and the old place).
+  const env: NodeJS.ProcessEnv = { ...daemonEnvironment(ctx.env), ...daemonLocationEnv(ctx) };
   if (ctx.options.backend) env.AWS_VAULT_BACKEND = ctx.options.backend;
   const passphrase = ctx.filePassphrase;
   if (passphrase !== undefined) env[PASSPHRASE_FD_VARIABLE] = String(PASSPHRASE_FD);
@@ -39,7 +70,9 @@ function spawnDaemon(ctx: Context, dir: string): ChildProcess {
  */
 export async function daemon(ctx: Context): Promise<DaemonClient> {
   const dir = stateDir(ctx);
-  const { client } = await ensureDaemon({ stateDir: dir, spawn: () => spawnDaemon(ctx, dir), timeoutMs: 10_000 });
+  // A daemon in the old place that does not answer is waited for, never joined by a second one.
+  const spawnHere = dir === stateLocationOf(ctx).dir;
+  const { client } = await ensureDaemon({ stateDir: dir, spawn: () => (spawnHere ? spawnDaemon(ctx) : undefined), timeoutMs: 10_000 });
   return client;
 }
 
@@ -77,10 +110,15 @@ function isAlive(pid: number): boolean {
 /**
  * The pid a daemon left behind when it ended without cleaning up (killed, crashed): its pid file
  * is still there and names a process that is gone. A daemon that stops cleanly removes it.
+ * Returned with the state directory it left its files in: the new place, else the old one.
  */
-export function crashedDaemonPid(ctx: Context): number | undefined {
-  const pid = readPid(daemonPaths(stateDir(ctx)).pidFile);
-  return pid !== undefined && !isAlive(pid) ? pid : undefined;
+export function crashedDaemon(ctx: Context): { pid: number; stateDir: string } | undefined {
+  const location = stateLocationOf(ctx);
+  for (const dir of [location.dir, ...(location.legacy === undefined ? [] : [location.legacy])]) {
+    const pid = readPid(daemonPaths(dir).pidFile);
+    if (pid !== undefined) return isAlive(pid) ? undefined : { pid, stateDir: dir };
+  }
+  return undefined;
 }
 
 /**
@@ -92,7 +130,8 @@ export async function runningDaemon(ctx: Context): Promise<DaemonClient | undefi
   const dir = stateDir(ctx);
   const client = new DaemonClient({ stateDir: dir });
   if (await client.isRunning()) return client;
-  const pid = readPid(daemonPaths(dir).pidFile);
+  // A daemon killed in the old place counts too: the new one restores its sessions.
+  const pid = readPid(daemonPaths(dir).pidFile) ?? crashedDaemon(ctx)?.pid;
   if (pid === undefined) return undefined;
   if (isAlive(pid)) {
     // Starting, or hung: never start a second daemon beside a live one.
@@ -123,7 +162,8 @@ export interface DaemonWatch {
  * (`vault server stop`) is not restarted.
  */
 export function superviseDaemon(ctx: Context, sessionId: string, options: { intervalMs?: number } = {}): DaemonWatch {
-  const paths = daemonPaths(stateDir(ctx));
+  // Followed when a restart moves the daemon (from the old place to the new one).
+  let paths = daemonPaths(stateDir(ctx));
   let pid = readPid(paths.pidFile);
   let stopped = false;
   let busy = false;
@@ -150,6 +190,7 @@ export function superviseDaemon(ctx: Context, sessionId: string, options: { inte
       if (stopped) return;
       const lost = pid;
       pid = status.pid;
+      paths = daemonPaths(dirname(client.socketPath));
       failedOnce = false;
       const session = await client.getSession(sessionId).catch(() => undefined);
       const took = Date.now() - started;

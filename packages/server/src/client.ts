@@ -6,10 +6,22 @@ import { daemonPaths, defaultStateDir } from './paths.js';
 
 // The CLI loads this module alone (`@vault/server/client`) so that talking to the daemon never
 // loads fastify; it needs the paths too.
-export { daemonPaths, defaultStateDir, type DaemonPaths } from './paths.js';
+export {
+  checkedStateLocation,
+  checkStateLocation,
+  daemonPaths,
+  defaultStateDir,
+  homeStateDir,
+  stateDirInUse,
+  stateLocation,
+  type DaemonPaths,
+  type StateDirSource,
+  type StateLocation,
+} from './paths.js';
 export type * from './control/types.js';
 // The session store is light too: a daemon starts reading its sessions before it loads fastify.
 export { KeyringSessionStore, storeScope, type SessionRecord, type SessionStore, type SessionLoadResult } from './sessions/sessionStore.js';
+export { withMovedRecords } from './sessions/movedSessionStore.js';
 import type {
   CreatedSession,
   CreateSessionBody,
@@ -24,7 +36,7 @@ import type {
 } from './control/types.js';
 
 export interface DaemonClientOptions {
-  /** The daemon's state directory (default `$VAULT_STATE_DIR` or `~/.vault/daemon`). */
+  /** The daemon's state directory (default `$VAULT_STATE_DIR`, `$XDG_RUNTIME_DIR/vault` or `~/.vault/daemon`). */
   stateDir?: string;
   /** The control socket; defaults to the state directory's. */
   socketPath?: string;

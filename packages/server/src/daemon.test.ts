@@ -1,9 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { connect, Server } from 'node:net';
 import { Agent, request } from 'node:http';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '@vault/core';
@@ -83,6 +83,45 @@ describe('startDaemon', () => {
     const daemon = await startDaemon({ stateDir: dir.stateDir, sourceFactory: factory(), handleSignals: false, peerPids: false });
     cleanups.push(() => daemon.stop());
     expect(statSync(dir.stateDir).mode & 0o777).toBe(0o700);
+  });
+
+  it('binds the control socket 0600 inside a 0700 directory even under umask 0: never connectable by others', async () => {
+    // The mode is read in the same tick as the bind, before anything could chmod it afterwards:
+    // what another uid could connect to in the window between bind() and a later chmod.
+    const seen: Array<{ socket: string; dir: string }> = [];
+    const listen = Server.prototype.listen;
+    const spy = vi.spyOn(Server.prototype, 'listen').mockImplementation(function (this: Server, ...args: unknown[]) {
+      const result = (listen as (...a: unknown[]) => Server).apply(this, args);
+      const path = (args[0] as { path?: unknown } | undefined)?.path;
+      if (typeof path === 'string') seen.push({ socket: (statSync(path).mode & 0o777).toString(8), dir: (statSync(dirname(path)).mode & 0o777).toString(8) });
+      return result;
+    });
+    const dir = tempDir();
+    const umask = process.umask(0);
+    try {
+      const daemon = await startDaemon({ stateDir: dir.stateDir, sourceFactory: factory(), handleSignals: false, peerPids: false });
+      cleanups.push(() => daemon.stop());
+    } finally {
+      process.umask(umask);
+      spy.mockRestore();
+    }
+    expect(seen).toEqual([{ socket: '600', dir: '700' }]);
+  });
+
+  // Needs root to become another uid; CI runs as root. This is what stands in for a peer-uid check
+  // on the socket (Node has no SO_PEERCRED): the kernel refuses another uid's connect().
+  it.runIf(process.getuid?.() === 0)('refuses a connect() to the control socket from another uid (EACCES), even with the socket made 0666', async () => {
+    const f = track(await startTestDaemon());
+    const tryConnect = () =>
+      spawnSync(process.execPath, ['-e', `require('net').connect(${JSON.stringify(f.daemon.paths.socket)}).on('connect', () => { console.log('connected'); process.exit(0) }).on('error', (e) => { console.log(e.code); process.exit(0) })`], {
+        uid: 65_534,
+        gid: 65_534,
+        encoding: 'utf8',
+      }).stdout.trim();
+    expect(tryConnect()).toBe('EACCES');
+    // The 0700 directory alone keeps it out: the socket's own mode is the second lock.
+    chmodSync(f.daemon.paths.socket, 0o666);
+    expect(tryConnect()).toBe('EACCES');
   });
 
   it('refuses to start when a live daemon owns the state dir', async () => {

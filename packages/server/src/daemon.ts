@@ -15,12 +15,24 @@ import { credentialPortOf, isOwnerAlive, isProcessAlive, loadForRestore, type Lo
 import type { SessionStore } from './sessions/sessionStore.js';
 import { listenOnLoopback } from './listenPort.js';
 import { SERVER_VERSION } from './version.js';
-import { daemonPaths, defaultStateDir, type DaemonPaths } from './paths.js';
+import { checkedStateLocation, daemonPaths, type DaemonPaths } from './paths.js';
+import { listenOnPrivateSocket } from './privateSocket.js';
 
 /** How often the daemon looks for sessions whose `vault exec --server` has ended. */
 export const OWNER_CHECK_MS = 10_000;
 
-export { daemonPaths, defaultStateDir, type DaemonPaths } from './paths.js';
+export {
+  checkedStateLocation,
+  checkStateLocation,
+  daemonPaths,
+  defaultStateDir,
+  homeStateDir,
+  stateDirInUse,
+  stateLocation,
+  type DaemonPaths,
+  type StateDirSource,
+  type StateLocation,
+} from './paths.js';
 
 /** What `daemon.json` holds. */
 export interface DaemonStateFile {
@@ -187,7 +199,8 @@ function writePrivateFile(path: string, content: string, exclusive = false): voi
  * SIGINT and `POST /shutdown`. The only place that listens.
  */
 export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> {
-  const paths = daemonPaths(options.stateDir ?? defaultStateDir());
+  // Without an explicit directory: VAULT_STATE_DIR, XDG_RUNTIME_DIR or HOME, refused when unsafe.
+  const paths = daemonPaths(options.stateDir ?? checkedStateLocation().dir);
   if (Buffer.byteLength(paths.socket) > MAX_SOCKET_PATH) {
     throw new VaultError('USAGE', `the daemon socket path is too long for a Unix socket: ${paths.socket}`, {
       hint: 'set VAULT_STATE_DIR to a shorter directory',
@@ -318,9 +331,8 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
         if (session.kind === 'ecs' && !session.fault) registry.markPortTaken(session, wantedPort, `the credential port ${wantedPort} was taken while the daemon was down`);
       }
     }
-    await control.listen({ path: paths.socket });
+    await listenOnPrivateSocket(control, paths.socket);
     socketBound = true;
-    chmodSync(paths.socket, 0o600);
     const state: DaemonStateFile = {
       pid: process.pid,
       port,

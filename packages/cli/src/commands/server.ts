@@ -1,8 +1,9 @@
 import { rmSync } from 'node:fs';
 import { SdkStsGateway, VaultError, formatDuration } from '@vault/core';
-import { DaemonClient, KeyringSessionStore, daemonPaths, type SessionStore } from '@vault/server/client';
+import { dirname } from 'node:path';
+import { DaemonClient, KeyringSessionStore, daemonPaths, withMovedRecords, type SessionStore } from '@vault/server/client';
 import type { Context } from '../context.js';
-import { crashedDaemonPid, daemon, stateDir, unlockKeyring } from '../daemonLink.js';
+import { crashedDaemon, daemon, removeLegacyLeftovers, stateDir, stateLocationOf, unlockKeyring } from '../daemonLink.js';
 import { receivePassphrase } from '../daemonPassphrase.js';
 
 export interface ServerInput {
@@ -23,7 +24,7 @@ export async function server(input: ServerInput, ctx: Context): Promise<number> 
     case 'stop': {
       const client = new DaemonClient({ stateDir: stateDir(ctx) });
       if (!(await client.isRunning())) {
-        const crashed = crashedDaemonPid(ctx);
+        const crashed = crashedDaemon(ctx);
         if (crashed !== undefined) return forgetCrashedDaemon(ctx, crashed);
         ctx.stderr.write('vault daemon is not running\n');
         return 0;
@@ -35,7 +36,7 @@ export async function server(input: ServerInput, ctx: Context): Promise<number> 
     case 'status': {
       const client = new DaemonClient({ stateDir: stateDir(ctx) });
       if (!(await client.isRunning())) {
-        const crashed = crashedDaemonPid(ctx);
+        const crashed = crashedDaemon(ctx)?.pid;
         ctx.stdout.write(
           crashed === undefined
             ? 'vault daemon: not running\n'
@@ -44,8 +45,11 @@ export async function server(input: ServerInput, ctx: Context): Promise<number> 
         return 3;
       }
       const s = await client.status();
+      const dir = dirname(client.socketPath);
+      // A daemon of the previous version, still in the place anything sharing HOME can reach.
+      const where = dir === stateLocationOf(ctx).dir ? dir : `${dir} (where it was before XDG_RUNTIME_DIR; \`vault server stop\` and start it again to move it)`;
       ctx.stdout.write(
-        `vault daemon: running\npid: ${s.pid}\nport: ${s.port}\nuptime: ${formatDuration(s.uptimeSeconds * 1000)}\nsessions: ${s.sessions}\nversion: ${s.version}\nlog: ${client.logFile}\n`,
+        `vault daemon: running\npid: ${s.pid}\nport: ${s.port}\nuptime: ${formatDuration(s.uptimeSeconds * 1000)}\nsessions: ${s.sessions}\nversion: ${s.version}\nstate: ${where}\nlog: ${client.logFile}\n`,
       );
       return 0;
     }
@@ -61,8 +65,7 @@ export async function unlockForDaemon(ctx: Context): Promise<void> {
  * `vault server stop` after a crash: what a clean stop would have done — the sessions the killed
  * daemon recorded in the keyring are forgotten (no later start restores them), its files removed.
  */
-async function forgetCrashedDaemon(ctx: Context, pid: number): Promise<number> {
-  const dir = stateDir(ctx);
+async function forgetCrashedDaemon(ctx: Context, { pid, stateDir: dir }: { pid: number; stateDir: string }): Promise<number> {
   const store = new KeyringSessionStore(() => ctx.keyring(), dir);
   const { records } = await store.load().catch(() => ({ records: [] as unknown[] }));
   await store.clear();
@@ -78,7 +81,7 @@ async function forgetCrashedDaemon(ctx: Context, pid: number): Promise<number> {
  * listens, and reading the sessions (a key derivation with the file backend, D-Bus with the
  * keychain) runs off the event loop while fastify loads and compiles its routes.
  */
-function preloadedStore(store: KeyringSessionStore): SessionStore {
+function preloadedStore(store: SessionStore): SessionStore {
   let first: ReturnType<SessionStore['load']> | undefined = store.load();
   first.catch(() => undefined);
   return {
@@ -97,9 +100,14 @@ async function runInForeground(ctx: Context): Promise<number> {
   if (ctx.passphraseFd !== undefined) ctx.filePassphrase = await receivePassphrase(ctx.passphraseFd);
   // The daemon holds the keyring open for hours: each file-keyring item's KDF is paid once.
   ctx.rememberDecrypted = true;
+  const location = stateLocationOf(ctx);
+  // The old place while a daemon from before the move runs there: startDaemon refuses it then.
   const dir = stateDir(ctx);
-  // Sessions are recorded in the keyring, so a daemon started after a crash restores them.
-  const sessionStore = preloadedStore(new KeyringSessionStore(() => ctx.keyring(), dir));
+  // Sessions are recorded in the keyring, so a daemon started after a crash restores them; in the
+  // new place also those a daemon killed in the old place recorded (moved once).
+  const own = new KeyringSessionStore(() => ctx.keyring(), dir);
+  const moved = location.legacy !== undefined && dir !== location.legacy ? withMovedRecords(own, new KeyringSessionStore(() => ctx.keyring(), location.legacy)) : undefined;
+  const sessionStore = preloadedStore(moved ?? own);
   const { coreSourceFactory, startDaemon } = await import('@vault/server');
   const d = await startDaemon({
     stateDir: dir,
@@ -118,6 +126,14 @@ async function runInForeground(ctx: Context): Promise<number> {
     if (error instanceof VaultError) throw error;
     throw new VaultError('DAEMON_UNAVAILABLE', `the vault daemon could not start: ${(error as Error).message}`, { cause: error });
   });
+  if (moved) {
+    // Before any request is served (no await in between): a command that sees this daemon answer
+    // no longer sees the killed one's files.
+    removeLegacyLeftovers(location);
+    // Sessions taken over from the old place: written under the new place's name now, which
+    // removes them from the old one (a failed write is logged; they stay there for the next start).
+    if (moved.pending) await d.registry.persist();
+  }
   await d.closed;
   return 0;
 }

@@ -1,8 +1,8 @@
 import { VaultError, formatDuration } from '@vault/core';
-import { DaemonClient, defaultStateDir } from '@vault/server/client';
+import { DaemonClient } from '@vault/server/client';
 import type { CreatedSession, SessionSummary } from '@vault/server';
 import type { Context } from '../context.js';
-import { daemon, mfaCodeForDaemon, runningDaemon, unlockKeyring } from '../daemonLink.js';
+import { daemon, mfaCodeForDaemon, runningDaemon, stateDir, unlockKeyring } from '../daemonLink.js';
 import { SHADOWING_VARIABLES, mergeNoProxy } from '../format/childEnv.js';
 import { shellQuote } from '../format/exportFormats.js';
 import { durationSeconds } from './options.js';
@@ -115,7 +115,7 @@ export interface SessionRenewInput {
 
 /** Revives a session whose MFA session ran out: asks for a code here, keeps the same URI and token. */
 export async function sessionRenew(input: SessionRenewInput, ctx: Context): Promise<number> {
-  const client = (await runningDaemon(ctx)) ?? new DaemonClient({ stateDir: defaultStateDir(ctx.env) });
+  const client = (await runningDaemon(ctx)) ?? new DaemonClient({ stateDir: stateDir(ctx) });
   const summary: SessionSummary = await client.getSession(input.id);
   const code = await mfaCodeForDaemon(ctx, summary.profile, { mfaToken: input.mfaToken, region: summary.region });
   const renewed = await client.renewSession(input.id, code);
