@@ -169,6 +169,8 @@ mfa_process = sh ${script} mfa_process
     // `vault server run` from a user's terminal: its environment is the shell's, passphrase included;
     // it reads the passphrase and removes it, so what it starts does not inherit it.
     const env = world.env({ ...shellKeys(), VAULT_STATE_DIR: join(world.home, 'foreground-daemon') });
+    // A VAULT_STATE_DIR must exist (0700, the user's): vault refuses to create one.
+    mkdirSync(env.VAULT_STATE_DIR!, { mode: 0o700 });
     const daemon: ChildProcess = spawn(process.execPath, [VAULT_BIN, 'server', 'run'], { env, stdio: 'ignore' });
     try {
       let status = await vault(['server', 'status'], { env });
