@@ -12,6 +12,7 @@ command -v dbus-run-session >/dev/null || need+=(dbus-user-session)
 [ -f /usr/include/libsecret-1/libsecret/secret.h ] || need+=(libsecret-1-dev)  # keytar builds against it
 command -v secret-tool >/dev/null || need+=(libsecret-tools)
 command -v wrk >/dev/null || need+=(wrk)                               # load generator for npm run bench
+command -v ip >/dev/null || need+=(iproute2)                           # `ip link` in the network-namespace test
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing ${need[*]}" >&2
