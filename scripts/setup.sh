@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 need=()
 [ -x /usr/bin/aws ] || need+=(awscli)                                  # Debian's AWS CLI v2 (real client)
 /usr/bin/python3 -c 'import botocore' 2>/dev/null || need+=(python3-botocore)
+/usr/bin/python3 -c 'import jwcrypto' 2>/dev/null || need+=(python3-jwcrypto)  # an independent JOSE for the file-backend tests
 command -v gnome-keyring-daemon >/dev/null || need+=(gnome-keyring)    # a real Secret Service
 command -v dbus-run-session >/dev/null || need+=(dbus-user-session)
 [ -f /usr/include/libsecret-1/libsecret/secret.h ] || need+=(libsecret-1-dev)  # keytar builds against it
