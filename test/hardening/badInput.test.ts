@@ -6,7 +6,7 @@ import { designConfig, MFA_SERIAL, World } from '../support/world.js';
 import { expectOneLineError, runVault, type VaultRun } from './cli.js';
 
 /**
- * Issue 5, bad configuration and input, table-driven through the built CLI: every case must end
+ * Bad configuration and input, table-driven through the built CLI: every case must end
  * with exactly one line on stderr starting `vault: `, a non-zero exit, no stack trace, and no
  * secret anywhere in what was printed.
  */
@@ -94,7 +94,7 @@ let world: World;
 let caseDir: string;
 const figures: string[] = [];
 
-describe('bad configuration and input, through the built CLI (issue 5)', () => {
+describe('bad configuration and input, through the built CLI: one vault: line, a non-zero exit, nothing lost', () => {
   beforeAll(async () => {
     world = await World.create('file');
     const added = await world.vault(['add', '--env', 'central-account'], KEY_ENV(world.user.accessKeyId, world.user.secretAccessKey));

@@ -10,7 +10,7 @@ import { World } from '../support/world.js';
 import { expectOneLineError, runVault, type VaultRun } from './cli.js';
 
 /**
- * Issue 5, keyring faults, file backend, through the built CLI: concurrent writers and readers,
+ * Keyring faults, file backend, through the built CLI: concurrent writers and readers,
  * damaged items, a wrong passphrase, a full disk and a read-only directory. Each failure is one
  * line and leaves every other item readable; nothing is lost, nothing is corrupted.
  */
@@ -99,7 +99,7 @@ async function expectCredentialsWithoutCache(env: NodeJS.ProcessEnv): Promise<vo
   expect(executed.code, executed.stderr).toBe(0);
 }
 
-describe('file backend faults through the built CLI (issue 5)', () => {
+describe('file backend faults through the built CLI: one line each, nothing else lost', () => {
   beforeAll(async () => {
     world = await World.create('file');
     const lines: string[] = [];

@@ -576,7 +576,7 @@ describe('STS stand-in options and fixtures', () => {
     }
   });
 
-  it('loadFixture with demoFixture sets up DESIGN.md: the documented key, MFA, two MFA roles', async () => {
+  it('loadFixture with demoFixture sets up the README example: the documented key, MFA, two MFA roles', async () => {
     const sts = await startStsStandIn();
     try {
       const keys = loadFixture(sts, demoFixture);
