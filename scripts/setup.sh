@@ -7,11 +7,13 @@ cd "$(dirname "$0")/.."
 need=()
 [ -x /usr/bin/aws ] || need+=(awscli)                                  # Debian's AWS CLI v2 (real client)
 /usr/bin/python3 -c 'import botocore' 2>/dev/null || need+=(python3-botocore)
+/usr/bin/python3 -c 'import jwcrypto' 2>/dev/null || need+=(python3-jwcrypto)  # an independent JOSE for the file-backend tests
 command -v gnome-keyring-daemon >/dev/null || need+=(gnome-keyring)    # a real Secret Service
 command -v dbus-run-session >/dev/null || need+=(dbus-user-session)
 [ -f /usr/include/libsecret-1/libsecret/secret.h ] || need+=(libsecret-1-dev)  # keytar builds against it
 command -v secret-tool >/dev/null || need+=(libsecret-tools)
 command -v wrk >/dev/null || need+=(wrk)                               # load generator for npm run bench
+command -v ip >/dev/null || need+=(iproute2)                           # `ip link` in the network-namespace test
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing ${need[*]}" >&2

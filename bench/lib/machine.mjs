@@ -14,7 +14,7 @@ export const MFA_SERIAL = 'arn:aws:iam::111111111111:mfa/central-user';
 export const ROLE_A = 'arn:aws:iam::222222222222:role/account-a-assume-role';
 const MFA_CODE = '123456';
 
-/** DESIGN.md's setup, the AWS CLI user's equivalent, and fresh roles for cold-burst rounds. */
+/** The README's Configuration example, the AWS CLI user's equivalent, and fresh roles for cold-burst rounds. */
 function config(burstRoles) {
   const bursts = burstRoles
     .map((arn, i) => `[profile burst-${i}]\ninclude_profile = central-account\nrole_arn = ${arn}\n`)

@@ -16,7 +16,7 @@ function resolvedLines(world: World): Array<{ profile: string }> {
 
 const printKeyId = ['--', 'sh', '-c', 'printf %s "$AWS_ACCESS_KEY_ID"'];
 
-describe.each(BACKENDS)('issue 4: exec and export ask a running daemon instead of opening the keyring (%s backend)', (backend) => {
+describe.each(BACKENDS)('exec and export ask a running daemon instead of opening the keyring (%s backend)', (backend) => {
   let world: World;
 
   beforeAll(async () => {

@@ -19,7 +19,7 @@ function sessionEnv(world: World, env: Record<string, string>): NodeJS.ProcessEn
   return { ...base, ...env };
 }
 
-describe('issue 3: real AWS clients against the running daemon', () => {
+describe('real AWS clients (AWS CLI, botocore, the JS SDK) get the role from the running daemon', () => {
   let world: World;
   let ecs: { id: string; env: Record<string, string>; token: string };
   let imds: { id: string; env: Record<string, string> };

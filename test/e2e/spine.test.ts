@@ -8,7 +8,7 @@ const AWS_CLI = '/usr/bin/aws';
 const PYTHON = '/usr/bin/python3';
 const assumedArn = (roleArn: string) => roleArn.replace(':iam:', ':sts:').replace(':role/', ':assumed-role/');
 
-describe.each(BACKENDS)('issue 2, the spine, on the %s backend', (backend) => {
+describe.each(BACKENDS)('vault on its own, %s backend: add, then exec, export and credential_process take real clients through MFA to the role', (backend) => {
   let world: World;
 
   beforeAll(async () => {

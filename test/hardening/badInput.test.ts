@@ -7,7 +7,7 @@ import { designConfig, MFA_SERIAL, World } from '../support/world.js';
 import { expectOneLineError, runVault, type VaultRun } from './cli.js';
 
 /**
- * Issue 5, bad configuration and input, table-driven through the built CLI: every case must end
+ * Bad configuration and input, table-driven through the built CLI: every case must end
  * with exactly one line on stderr starting `vault: `, a non-zero exit, no stack trace, and no
  * secret anywhere in what was printed.
  */
@@ -130,7 +130,7 @@ let world: World;
 let caseDir: string;
 const figures: string[] = [];
 
-describe('bad configuration and input, through the built CLI (issue 5)', () => {
+describe('bad configuration and input, through the built CLI: one vault: line, a non-zero exit, nothing lost', () => {
   beforeAll(async () => {
     world = await World.create('file');
     const added = await world.vault(['add', '--env', 'central-account'], KEY_ENV(world.user.accessKeyId, world.user.secretAccessKey));
@@ -179,14 +179,15 @@ describe('bad configuration and input, through the built CLI (issue 5)', () => {
 
 describe('mfa_process that hangs (its timeout, in-process: the CLI waits 60 s)', () => {
   it('is stopped after the timeout with one clear line', async () => {
-    const source = mfaTokenSource({ mfaProcess: 'sleep 30', processTimeoutMs: 300 });
-    const started = Date.now();
+    // `sleep 600` outlives the test's 30 s timeout: a process that was not stopped fails the test.
+    const source = mfaTokenSource({ mfaProcess: 'sleep 600', processTimeoutMs: 300 });
+    const started = performance.now();
     const error = await source({ serial: MFA_SERIAL, profile: 'mp' }).then(
       () => undefined,
       (e: unknown) => e,
     );
     expect(error).toBeInstanceOf(VaultError);
     expect((error as VaultError).toLine()).toMatch(/^mfa_process of profile mp did not finish within 0\.3 s/);
-    expect(Date.now() - started).toBeLessThan(10_000);
+    console.log(`FIGURE badInput mfa_process timeout=300ms stoppedAfter=${Math.round(performance.now() - started)}ms`);
   });
 });

@@ -10,7 +10,7 @@ import { childPids, environOf, findLeaks, processArguments } from '../support/le
 import { BACKENDS, MFA_SERIAL, ROLE_A, ROLE_B, World, type Backend } from '../support/world.js';
 
 /**
- * Issue 5, "Daemon crash": `kill -9` the daemon while a child of `vault exec --server` and other
+ * Daemon crash: `kill -9` the daemon while a child of `vault exec --server` and other
  * SDK clients poll it. The exec restarts the daemon (or the next command does), the new daemon
  * restores every session from the keyring with the same URI and token, serving the credentials
  * it was serving — no MFA prompt, no GetSessionToken — and the stale pid file and socket are
@@ -77,7 +77,7 @@ interface Poller {
 }
 
 /**
- * DESIGN.md's profiles under names of this file's own: the keychain (service `vault`) is shared by
+ * The README example's profiles under names of this file's own: the keychain (service `vault`) is shared by
  * every test file in the D-Bus session, and these keep this file's keys and cached sessions apart.
  */
 const CONFIG = `[profile crash-central]
@@ -273,7 +273,7 @@ async function exitOf(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 }
 
-describe.each(BACKENDS)('issue 5: daemon crash (%s backend)', (backend: Backend) => {
+describe.each(BACKENDS)('a daemon killed with kill -9 comes back with every session, same URI and token, no MFA prompt (%s backend)', (backend: Backend) => {
   let world: World;
   let clients: Clients;
   const tokens: string[] = [];

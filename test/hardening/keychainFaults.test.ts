@@ -9,11 +9,13 @@ import { World } from '../support/world.js';
 import { expectOneLineError, runVault, type VaultRun } from './cli.js';
 
 /**
- * Issue 5, keychain faults, through the built CLI: no Secret Service at all, a locked keyring, a
+ * Keychain faults, through the built CLI: no Secret Service at all, a locked keyring, a
  * keyring daemon that hangs, and one killed while vault waits on it. Each must be one line naming
  * the cause and the remedy (`--backend file`) within the keychain's 2 s bound plus process start,
  * a non-zero exit, and no native crash or stack trace. The suite runs its own D-Bus daemons and
  * gnome-keyring (never the one scripts/with-keyring.sh started for the rest of the tests).
+ * It never skips: without dbus-daemon, dbus-send, gnome-keyring-daemon or a loadable keytar every
+ * case fails, saying what to install (scripts/setup.sh installs all of them, as CI does).
  */
 const KEYCHAIN_BOUND_MS = 2_000;
 const REMEDY = '--backend file';
@@ -27,7 +29,11 @@ try {
 } catch (error) {
   keytarProblem = String(error).split('\n')[0];
 }
-const skipReason = missingTool ? `${missingTool} is not installed` : keytarProblem ? `keytar cannot be loaded (${keytarProblem})` : undefined;
+const missingPrerequisite = missingTool
+  ? `${missingTool} is not installed (Debian: apt-get install dbus-daemon gnome-keyring, or run scripts/setup.sh)`
+  : keytarProblem
+    ? `keytar cannot be loaded (${keytarProblem}); install libsecret-1-dev and run npm ci (scripts/setup.sh does both)`
+    : undefined;
 
 let work: string;
 let world: World;
@@ -131,14 +137,21 @@ async function everyAccess(extra: NodeJS.ProcessEnv): Promise<VaultRun[]> {
 function expectKeychainFailure(run: VaultRun, cause: RegExp, label: string): string {
   const line = expectOneLineError(run, cause);
   expect(line).toContain(REMEDY);
-  // Generous: the 2 s bound, plus starting node and the CLI three times over (a loaded CI machine).
-  expect(run.ms, `${label}: vault took ${run.ms} ms`).toBeLessThan(KEYCHAIN_BOUND_MS + 3 * startupMs + 1_500);
+  // The requirement (README, SECURITY.md): with no keychain reachable the backend fails within 2 s.
+  // We time the whole process, so add what starting node and the CLI costs here (measured in
+  // beforeAll) and 1 s of slack for a loaded, shared CI machine (the hung case measures ~80 ms
+  // past 2 s + start-up on an idle one). The slack stays below a second 2 s wait: a command that
+  // waited on the keychain twice, or a timeout that grew, fails this.
+  expect(run.ms, `${label}: vault took ${run.ms} ms; the keychain bound is ${KEYCHAIN_BOUND_MS} ms plus ${startupMs} ms start-up`).toBeLessThan(
+    KEYCHAIN_BOUND_MS + startupMs + 1_000,
+  );
   figures.push(`FIGURE keychainFaults case="${label}" cmd="${run.args[0]}" exit=${run.code} ms=${run.ms} line=${JSON.stringify(line)}`);
   return line;
 }
 
-describe.skipIf(skipReason !== undefined)('keychain backend faults through the built CLI (issue 5)', () => {
+describe('keychain backend faults through the built CLI: one line with cause and remedy, within the 2 s bound', () => {
   beforeAll(async () => {
+    if (missingPrerequisite) throw new Error(`keychainFaults cannot run: ${missingPrerequisite}`);
     work = mkdtempSync(join(tmpdir(), 'vault-kc-'));
     world = await World.create('keychain');
     // What starting the CLI costs here, to bound the keychain's own time.
@@ -214,11 +227,3 @@ describe.skipIf(skipReason !== undefined)('keychain backend faults through the b
     }
   });
 });
-
-if (skipReason) {
-  describe('keychain backend faults', () => {
-    it('skipped', () => {
-      console.log(`SKIPPED keychainFaults: ${skipReason}`);
-    });
-  });
-}

@@ -10,7 +10,7 @@ import { World } from '../support/world.js';
 import { expectOneLineError, runVault, type VaultRun } from './cli.js';
 
 /**
- * Issue 5, keyring faults, file backend, through the built CLI: concurrent writers and readers,
+ * Keyring faults, file backend, through the built CLI: concurrent writers and readers,
  * damaged items, a wrong passphrase, a full disk and a read-only directory. Each failure is one
  * line and leaves every other item readable; nothing is lost, nothing is corrupted.
  */
@@ -71,16 +71,15 @@ function expectPrivate(dir: string): void {
   }
 }
 
-/** A small tmpfs of our own (we are root in CI); undefined, with the reason logged, where mount is refused. */
-function smallTmpfs(sizeKiB: number, why: string): string | undefined {
+/** A small tmpfs of our own. Needs root (CI runs as root); without it the test fails saying so. */
+function smallTmpfs(sizeKiB: number, why: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'vault-tmpfs-'));
   try {
     execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeKiB}k,mode=0700`, 'tmpfs', dir], { stdio: 'pipe' });
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
     const reason = String((error as { stderr?: Buffer }).stderr ?? error).trim().split('\n')[0];
-    console.log(`SKIPPED keyringFaults ${why}: mount -t tmpfs refused (${reason})`);
-    return undefined;
+    throw new Error(`the ${why} test needs root to mount a small tmpfs (CI runs as root); mount -t tmpfs refused: ${reason}`);
   }
   mounts.push(dir);
   return dir;
@@ -100,7 +99,7 @@ async function expectCredentialsWithoutCache(env: NodeJS.ProcessEnv): Promise<vo
   expect(executed.code, executed.stderr).toBe(0);
 }
 
-describe('file backend faults through the built CLI (issue 5)', () => {
+describe('file backend faults through the built CLI: one line each, nothing else lost', () => {
   beforeAll(async () => {
     world = await World.create('file');
     const lines: string[] = [];
@@ -201,7 +200,8 @@ describe('file backend faults through the built CLI (issue 5)', () => {
     damaged.add('p04');
     const stalled = await vault(['export', '--format', 'json', 'p04']);
     expectOneLineError(stalled, /^vault: the file keyring item p04 .* is damaged and cannot be decrypted/);
-    expect(stalled.ms, 'a planted p2c must be refused, not computed').toBeLessThan(20_000);
+    // No stopwatch: deriving with p2c = 2^31 takes many minutes, so a CLI that computed it would be
+    // killed by runVault's 60 s timeout and fail expectOneLineError (signal, no line) above.
     figures.push(`FIGURE keyringFaults tampered=p03 plantedP2c=2^31 refusedIn=${stalled.ms}ms`);
 
     await expectAllReadable(['p02', 'p05', 'p48']);
@@ -217,9 +217,8 @@ describe('file backend faults through the built CLI (issue 5)', () => {
     expect((await vault(['export', '--format', 'json', 'p06'])).code).toBe(0);
   });
 
-  it('a full disk (a 64 KiB tmpfs, filled): `vault add` fails in one line, leaves no temporary file, earlier items stay readable', async (ctx) => {
+  it('a full disk (a 64 KiB tmpfs, filled): `vault add` fails in one line, leaves no temporary file, earlier items stay readable', async () => {
     const mount = smallTmpfs(64, 'full disk');
-    if (!mount) return ctx.skip();
     const dir = join(mount, 'keys');
     const env = { AWS_VAULT_FILE_DIR: dir };
     for (const name of ['f0', 'f1', 'f2']) expect((await add(name, keys.get(name)!, env)).code).toBe(0);
@@ -253,9 +252,8 @@ describe('file backend faults through the built CLI (issue 5)', () => {
     figures.push(`FIGURE keyringFaults fullDisk=ran tmpfs=64KiB filled=${filled}B error=${JSON.stringify(line)}`);
   });
 
-  it('a read-only directory (a tmpfs remounted ro): `vault add` fails in one line, the items stay readable', async (ctx) => {
+  it('a read-only directory (a tmpfs remounted ro): `vault add` fails in one line, the items stay readable', async () => {
     const mount = smallTmpfs(256, 'read-only directory');
-    if (!mount) return ctx.skip();
     const dir = join(mount, 'keys');
     const env = { AWS_VAULT_FILE_DIR: dir };
     for (const name of ['ro0', 'ro1']) expect((await add(name, keys.get(name)!, env)).code).toBe(0);
@@ -263,8 +261,7 @@ describe('file backend faults through the built CLI (issue 5)', () => {
     try {
       execFileSync('mount', ['-o', 'remount,ro', mount], { stdio: 'pipe' });
     } catch (error) {
-      console.log(`SKIPPED keyringFaults read-only directory: remount ro refused (${String(error).split('\n')[0]})`);
-      return ctx.skip();
+      throw new Error(`the read-only directory test needs root to remount its tmpfs read-only (CI runs as root): ${String(error).split('\n')[0]}`);
     }
     const line = expectOneLineError(await add('ro2', keys.get('ro2')!, env), /^vault: could not write the file keyring item ro2 \(.*ro2\): EROFS \(read-only file system\)/);
     await expectAllReadable(['ro0', 'ro1'], dir);

@@ -11,7 +11,7 @@ import { designConfig, MFA_SERIAL, ROLE_A, ROLE_B } from '../support/world.js';
 import { httpRequest, seededRandom, type Reply } from './http.js';
 
 /**
- * Issue 5, STS faults: a real daemon (listeners, control socket, log file) whose sessions run the
+ * STS faults: a real daemon (listeners, control socket, log file) whose sessions run the
  * real credential chain and the real SDK gateway against the project's STS stand-in, with one
  * injected clock and scheduler for all of it — retries are driven and measured on that clock,
  * nothing sleeps. Each fault kind the stand-in can inject is tried while valid credentials remain,

@@ -14,7 +14,7 @@ import { startStsStandIn, type StsFault, type StsStandIn } from '@vault/core/tes
 import { designConfig, MFA_SERIAL, ROLE_A, ROLE_B } from '../support/world.js';
 
 /**
- * Issue 2: STS errors become one line that names the call, the profile and what to do — through
+ * STS errors become one line that names the call, the profile and what to do — through
  * the real SDK gateway against the stand-in, so the SDK's own error shapes are what gets mapped.
  */
 describe('STS failures as one-line errors (real SDK, STS stand-in)', () => {

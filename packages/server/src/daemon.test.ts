@@ -407,9 +407,10 @@ describe('ensureDaemon', () => {
   it('reports a daemon that exits before answering, naming its log', async () => {
     const dir = tempDir();
     const child = fakeChild();
-    const started = Date.now();
+    // A timeout longer than the test's own (30 s): only noticing the exit can end this in time.
     const promise = ensureDaemon({
       stateDir: dir.stateDir,
+      timeoutMs: 120_000,
       spawn: () => {
         setTimeout(() => child.emit('exit', 1, null), 20);
         return child;
@@ -420,7 +421,6 @@ describe('ensureDaemon', () => {
       message: expect.stringContaining('exit code 1'),
       hint: expect.stringContaining(join(dir.stateDir, 'daemon.log')),
     });
-    expect(Date.now() - started).toBeLessThan(2_000);
   });
 
   it('gives up after the timeout', async () => {

@@ -1,5 +1,5 @@
 /**
- * DESIGN.md, "The credential server — what every client needs": one test per row, named after it.
+ * docs/credential-server.md, "The rules": one test per row, named after it.
  */
 import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -19,7 +19,7 @@ afterEach(async () => {
   while (daemons.length > 0) await daemons.pop()!.close();
 });
 
-describe('DESIGN.md: the credential server — what every client needs', () => {
+describe('the credential server gives every SDK what it needs (docs/credential-server.md)', () => {
   it('Listen on 127.0.0.1; export AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:PORT/<path>', async () => {
     const f = await startTestDaemon();
     daemons.push(f);
@@ -96,13 +96,16 @@ describe('DESIGN.md: the credential server — what every client needs', () => {
     const { session, source } = await h.start();
     h.clock.advance(42 * MIN); // refresh window: the next request starts an upstream call …
     source.hold(); // … which hangs (STS slow, keychain locked): requests must not wait for it
+    // The upstream call never ends while held, so a request that waited for it would never be
+    // answered and this test would time out: that, not a stopwatch, is what proves the rule.
+    let slowest = 0;
     for (let i = 0; i < 20; i++) {
       const t0 = performance.now();
       const res = await h.getCreds(session);
-      const elapsed = performance.now() - t0;
+      slowest = Math.max(slowest, performance.now() - t0);
       expect(res.statusCode).toBe(200);
-      expect(elapsed).toBeLessThan(100);
     }
+    console.log(`FIGURE credential request from memory while STS hangs (in-process inject, slowest of 20): ${slowest.toFixed(2)} ms`);
     expect(source.fetchCalls).toBe(2);
     source.release();
     await settle();
@@ -135,12 +138,14 @@ describe('DESIGN.md: the credential server — what every client needs', () => {
     expect(imds.source.fetchCalls).toBe(8); // t = 0, 25, 50, …, 175 min
 
     const fresh = await h.start({ lazy: true, profile: 'account-c' });
+    expect(fresh.source.getSessionTokenCalls).toBe(0); // lazy: no upstream call before the first request
     fresh.source.hold();
     const all = Array.from({ length: 200 }, () => h.getCreds(fresh.session));
     await settle();
     fresh.source.release();
     expect((await Promise.all(all)).every((r) => r.statusCode === 200)).toBe(true);
     expect(fresh.source.fetchCalls).toBe(1);
+    expect(fresh.source.getSessionTokenCalls).toBe(1);
   });
 
   it('IMDSv2: PUT /latest/api/token needs X-aws-ec2-metadata-token-ttl-seconds 1–21600 (else 400), returns the token and echoes the TTL header; GETs need X-aws-ec2-metadata-token', async () => {
@@ -231,7 +236,7 @@ describe('a three-hour run: 1 h role credentials over an 8 h MFA session, a requ
     expect(h.clock.now() - started).toBe(3 * HOUR);
     expect(served).toBe(2160);
     expect(minLeft).toBeGreaterThanOrEqual(15 * MIN);
-    expect(source.getSessionTokenCalls).toBe(1);
+    expect(h.factory.getSessionTokenCalls).toBe(1); // counted by the fake where the call happens: the first fetch
     expect(source.fetchCalls).toBe(5); // t = 0, 40, 80, 120, 160 min
     expect(source.renewCodes).toEqual([]); // nobody was asked for a code
     expect(session.requestsServed).toBe(2160);
@@ -251,6 +256,6 @@ describe('a three-hour run: 1 h role credentials over an 8 h MFA session, a requ
     const again = await h.getCreds(session); // same URI (id) and token as before
     expect(again.statusCode).toBe(200);
     expect(Date.parse(again.json().Expiration) - h.clock.now()).toBeGreaterThan(HOUR - 1_000);
-    expect(source.getSessionTokenCalls).toBe(2);
+    expect(h.factory.getSessionTokenCalls).toBe(2); // the renew
   });
 });

@@ -2,7 +2,7 @@ import { formatExpiration, withoutVaultSecrets, type Credentials } from '@vault/
 
 /**
  * Variables that would beat what vault hands the child in some SDK's credential chain, or point it
- * at another profile. They are removed before the child gets its own (DESIGN.md's table).
+ * at another profile. They are removed before the child gets its own (docs/credential-server.md, the `exec` rule).
  */
 export const SHADOWING_VARIABLES = [
   'AWS_ACCESS_KEY_ID',

@@ -9,7 +9,7 @@ const creds = {
   expiration: new Date('2026-01-01T10:00:00.123Z'),
 };
 
-describe('the child environment (DESIGN.md table)', () => {
+describe('the child environment: every variable that beats the endpoint is cleared, AWS_VAULT and the region set (docs/credential-server.md)', () => {
   it('clears every shadowing variable, then sets the credentials, region and AWS_VAULT', () => {
     const base = Object.fromEntries(SHADOWING_VARIABLES.map((n) => [n, 'old'])) as NodeJS.ProcessEnv;
     base.PATH = '/bin';

@@ -4,8 +4,8 @@ import { parseConfigFile } from './configFile.js';
 import { ConfigLoader } from './configLoader.js';
 import { chainOf, describeChain } from './profileConfig.js';
 
-/** The setup from DESIGN.md: a central account with MFA, and two ways of reaching roles from it. */
-const DESIGN_CONFIG = `
+/** The README's Configuration example: a central account with MFA, and two ways of reaching roles from it. */
+const README_CONFIG = `
 [profile central-account]
 region = ap-northeast-1
 mfa_serial = arn:aws:iam::111111111111:mfa/central-user
@@ -42,16 +42,16 @@ function errorOf(fn: () => unknown): VaultError {
   throw new Error('expected a VaultError');
 }
 
-describe('config resolution: the DESIGN.md setups', () => {
+describe('config resolution: the README configuration example', () => {
   it('central-account: a root profile with its own region and MFA device', () => {
-    const p = loader(DESIGN_CONFIG).load('central-account');
+    const p = loader(README_CONFIG).load('central-account');
     expect(p).toMatchObject({ region: 'ap-northeast-1', mfaSerial: 'arn:aws:iam::111111111111:mfa/central-user', keyProfileNames: ['central-account'] });
     expect(p.source).toBeUndefined();
     expect(p.roleArn).toBeUndefined();
   });
 
   it('account-a (include_profile): inherits region and MFA and uses the included key', () => {
-    const p = loader(DESIGN_CONFIG).load('account-a');
+    const p = loader(README_CONFIG).load('account-a');
     expect(p.roleArn).toBe('arn:aws:iam::222222222222:role/account-a-assume-role');
     expect(p.region).toBe('ap-northeast-1');
     expect(p.mfaSerial).toBe('arn:aws:iam::111111111111:mfa/central-user');
@@ -60,14 +60,14 @@ describe('config resolution: the DESIGN.md setups', () => {
   });
 
   it('account-b (source_profile): chain central-account → account-b with duration and external id', () => {
-    const p = loader(DESIGN_CONFIG).load('account-b');
+    const p = loader(README_CONFIG).load('account-b');
     expect(describeChain(p)).toBe('central-account → account-b');
     expect(p).toMatchObject({ durationSeconds: 3600, externalId: 'optional-external-id', region: undefined });
     expect(p.source?.mfaSerial).toBe('arn:aws:iam::111111111111:mfa/central-user');
   });
 
   it('a chain of two roles with tags and source identity', () => {
-    const p = loader(DESIGN_CONFIG).load('chained');
+    const p = loader(README_CONFIG).load('chained');
     expect(chainOf(p).map((x) => x.name)).toEqual(['central-account', 'account-b', 'chained']);
     expect(p.sessionTags).toEqual([{ key: 'Team', value: 'blue' }, { key: 'Env', value: 'dev' }]);
     expect(p.transitiveSessionTags).toEqual(['Team']);
@@ -119,7 +119,7 @@ describe('config resolution: precedence', () => {
   });
 
   it('an undeclared profile resolves (it may still have a stored key) and says so', () => {
-    const p = loader(DESIGN_CONFIG).load('only-in-keyring');
+    const p = loader(README_CONFIG).load('only-in-keyring');
     expect(p.declared).toBe(false);
   });
 });

@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { VaultError } from '../errors.js';
 import { KEYCHAIN_SERVICE, KeytarKeyring, keytarUnavailable, loadKeytar, type KeytarApi } from './keytarKeyring.js';
 
@@ -15,6 +15,8 @@ import { KEYCHAIN_SERVICE, KeytarKeyring, keytarUnavailable, loadKeytar, type Ke
  * processes, with a hard kill, so the runner never hangs.
  */
 const KEYCHAIN = process.env.VAULT_TEST_KEYCHAIN === '1';
+/** "If no keychain can be reached the keychain backend fails within 2 s" (README, SECURITY.md). */
+const KEYCHAIN_REQUIREMENT_MS = 2_000;
 const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
 const withKeyring = join(repoRoot, 'scripts', 'with-keyring.sh');
 
@@ -134,12 +136,23 @@ describe('KeytarKeyring with a stand-in keytar', () => {
     expect(missing.hint).toContain('--backend file');
   });
 
-  it('bounds a call that never returns, in one line', async () => {
+  it('bounds a call that never returns at its timeout, in one line', async () => {
     const hang = () => new Promise<never>(() => undefined);
     const mac = new KeytarKeyring({ platform: 'darwin', timeoutMs: 150, loadKeytar: async () => fakeKeytar({ getPassword: hang }) });
-    const started = Date.now();
-    const error = await caught(mac.get('central'));
-    expect(Date.now() - started).toBeLessThan(1000);
+    // On fake timers (and Date): still waiting 1 ms before the timeout, failed at it.
+    vi.useFakeTimers();
+    let error: VaultError;
+    try {
+      let settled = false;
+      const pending = caught(mac.get('central')).finally(() => (settled = true));
+      await vi.advanceTimersByTimeAsync(149);
+      expect(settled).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(settled).toBe(true);
+      error = await pending;
+    } finally {
+      vi.useRealTimers();
+    }
     expect(error.code).toBe('KEYRING_LOCKED');
     expect(error.toLine()).toBe('the macOS Keychain did not answer within 150 ms (it is probably locked and waiting for an unlock dialog); unlock it and try again, or use `--backend file` (AWS_VAULT_BACKEND=file)');
 
@@ -303,7 +316,11 @@ function expectOneLineFailure(result: OpResult | undefined, code: string, fragme
   expect(result!.line).toContain(fragment);
   expect(result!.line).toContain('--backend file');
   expect(result!.line).not.toContain('\n');
-  expect(result!.ms).toBeLessThan(2000);
+  // The requirement itself (README, SECURITY.md): with no keychain reachable the backend fails
+  // within 2 s. No margin is added: `ms` is taken inside the child around the one call, so node's
+  // start-up is not in it, and these cases fail at once (see the FIGURE lines), far under it.
+  console.log(`FIGURE keytarKeyring op=${result!.op} code=${result!.code} ms=${result!.ms.toFixed(1)}`);
+  expect(result!.ms).toBeLessThan(KEYCHAIN_REQUIREMENT_MS);
 }
 
 const ALL_OPS = ['get:central', 'set:central', 'keys', 'remove:central'];

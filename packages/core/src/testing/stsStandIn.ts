@@ -167,7 +167,7 @@ export interface StsFixture {
   roles?: AddRoleOptions[];
 }
 
-/** DESIGN.md's setup: the central user with AWS's documentation key, its MFA device, two MFA-protected roles. */
+/** The README's Configuration example: the central user with AWS's documentation key, its MFA device, two MFA-protected roles. */
 export const demoFixture: StsFixture = {
   users: [
     {

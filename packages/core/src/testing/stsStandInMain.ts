@@ -3,7 +3,7 @@
  *
  *   node packages/core/dist/testing/stsStandInMain.js [--port N] [--fixture FILE] [--check-request-time]
  *
- * Without --fixture it loads `demoFixture` (DESIGN.md's central user, MFA device and two roles).
+ * Without --fixture it loads `demoFixture` (the central user, MFA device and two roles of the README's Configuration example).
  * Prints one JSON line, {"url":"http://127.0.0.1:PORT"}, once listening (plus "users" with the
  * generated keys when a fixture user has none), and exits on SIGTERM/SIGINT. Other processes read
  * calls at GET /__standin/calls, reset with POST /__standin/reset, queue faults with POST /__standin/faults.

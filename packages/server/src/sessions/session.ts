@@ -69,8 +69,11 @@ export interface SessionEvents {
 const ROLE_ARN =
   /^arn:aws(?:-cn|-us-gov|-iso|-iso-b|-iso-e|-iso-f|-eusc)?:iam::\d{12}:role\/(?:[\w+=,.@-]{1,64}\/){0,32}[\w+=,.@-]{1,64}$/;
 const MAX_ROLE_ARN_LENGTH = 2048;
-/** Bounds memory and background work for the role-arn route. */
-const MAX_ROLE_CACHES = 32;
+/**
+ * Bounds memory and background work for the role-arn route: past it, the oldest role cache (first
+ * created) is dropped, so a token holder cannot grow the daemon one ARN at a time.
+ */
+export const MAX_ROLE_CACHES = 32;
 
 export function isRoleArn(value: string): boolean {
   return value.length <= MAX_ROLE_ARN_LENGTH && ROLE_ARN.test(value);
@@ -206,6 +209,11 @@ export class Session {
     } catch (error) {
       throw this.unavailable(error);
     }
+  }
+
+  /** How many role-arn caches the session holds (at most MAX_ROLE_CACHES). */
+  get roleCacheCount(): number {
+    return this.roles.size;
   }
 
   /** Credentials of another role assumed from this session (the ECS `role-arn/<ARN>` route). */

@@ -45,7 +45,11 @@ export class FakeCredentialSource implements CredentialSource {
   fetchCalls = 0;
   /** AssumeRole calls for the role-arn route, by ARN. */
   readonly assumeCalls = new Map<string, number>();
-  /** GetSessionToken calls: one at creation when there is an MFA session, one per renew. */
+  /**
+   * GetSessionToken calls this source has made: counted where they happen — the first upstream
+   * call that needs the MFA session when the source holds none yet (as the real chain does on its
+   * first fetch), and each renew. Never preset: a source nobody fetched from has made none.
+   */
   getSessionTokenCalls = 0;
   readonly renewCodes: string[] = [];
   /** Errors the next fetches throw, in order. */
@@ -58,10 +62,12 @@ export class FakeCredentialSource implements CredentialSource {
   constructor(private readonly options: FakeSourceOptions) {
     this.profile = options.profile ?? 'account-a';
     this.region = 'region' in options ? options.region : 'ap-northeast-1';
-    if (options.mfaDurationMs !== undefined) {
-      this.getSessionTokenCalls = 1;
-      this.mfaExpiresAt = options.clock.now() + options.mfaDurationMs;
-    }
+  }
+
+  /** One GetSessionToken: a fresh MFA session of mfaDurationMs from now. */
+  private getSessionToken(): void {
+    this.getSessionTokenCalls++;
+    this.mfaExpiresAt = this.options.clock.now() + (this.options.mfaDurationMs ?? 8 * HOUR);
   }
 
   /** Hold every upstream call until `release()`. */
@@ -96,13 +102,15 @@ export class FakeCredentialSource implements CredentialSource {
   async renew(mfaToken: string): Promise<void> {
     if (!/^\d{6}$/.test(mfaToken)) throw new VaultError('MFA_INVALID', 'the MFA code was not accepted');
     this.renewCodes.push(mfaToken);
-    this.getSessionTokenCalls++;
-    this.mfaExpiresAt = this.options.clock.now() + (this.options.mfaDurationMs ?? 8 * HOUR);
+    this.getSessionToken();
   }
 
   private async mint(roleArn: string): Promise<TemporaryCredentials & { assumedRoleArn: string }> {
     if (this.gate) await this.gate.promise;
     const now = this.options.clock.now();
+    // The chain gets its MFA session on the first call that needs one (with the code the CLI
+    // handed over); after that it reuses it until it ends, and only renew makes another.
+    if (this.options.mfaDurationMs !== undefined && this.mfaExpiresAt === undefined) this.getSessionToken();
     if (this.mfaExpiresAt !== undefined && now >= this.mfaExpiresAt) {
       throw new VaultError('SESSION_NEEDS_MFA', `the MFA session for ${this.profile} has expired`, {
         hint: 'renew it with a new MFA code',
@@ -147,6 +155,11 @@ export class FakeSourceFactory implements CredentialSourceFactory {
     });
     this.sources.push(source);
     return source;
+  }
+
+  /** GetSessionToken calls made by every source this factory created. */
+  get getSessionTokenCalls(): number {
+    return this.sources.reduce((sum, source) => sum + source.getSessionTokenCalls, 0);
   }
 
   /** The source of the session most recently created. */
