@@ -9,7 +9,7 @@ export const MFA_SERIAL = 'arn:aws:iam::111111111111:mfa/central-user';
 export const ROLE_A = 'arn:aws:iam::222222222222:role/account-a-assume-role';
 export const ROLE_B = 'arn:aws:iam::333333333333:role/account-b-role';
 
-/** DESIGN.md's setup, plus a profile that reaches account-a through `credential_process`. */
+/** The README's example setup (central user, MFA device, two roles), plus a profile that reaches account-a through `credential_process`. */
 export function designConfig(): string {
   return `[profile central-account]
 region = ap-northeast-1

@@ -208,6 +208,6 @@ role_arn = arn:aws:iam::333333333333:role/deeper
   });
 
   it('the same device named on several profiles of a chain is one MFA session, not an error', () => {
-    expect(describeChain(loader(DESIGN_CONFIG).load('chained'))).toBe('central-account → account-b → chained');
+    expect(describeChain(loader(README_CONFIG).load('chained'))).toBe('central-account → account-b → chained');
   });
 });
