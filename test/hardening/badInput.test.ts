@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mfaTokenSource, VaultError } from '@vault/core';
-import { designConfig, MFA_SERIAL, World } from '../support/world.js';
+import { readmeConfig, MFA_SERIAL, World } from '../support/world.js';
 import { expectOneLineError, runVault, type VaultRun } from './cli.js';
 
 /**
@@ -27,7 +27,7 @@ interface Case {
   place?: { path: string; make: () => void };
 }
 
-const GOOD = designConfig();
+const GOOD = readmeConfig();
 const ROLE = 'arn:aws:iam::222222222222:role/account-a-assume-role';
 const section = (name: string, ...lines: string[]) => `[profile ${name}]\n${lines.join('\n')}\n`;
 /** A profile reaching account-a's role through the stored central key, with the given extra lines. */

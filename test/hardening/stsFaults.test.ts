@@ -7,7 +7,7 @@ import { startStsStandIn, type StsFaultKind, type StsStandIn } from '@vault/core
 import { coreSourceFactory, DaemonClient, DEFAULT_BACKOFF, ManualScheduler, startDaemon, type Daemon, type Session } from '@vault/server';
 import { tempStateDir } from '../../packages/server/src/testing/daemonFixture.js';
 import { cmdlineOf, findLeaks } from '../support/leaks.js';
-import { designConfig, MFA_SERIAL, ROLE_A, ROLE_B } from '../support/world.js';
+import { readmeConfig, MFA_SERIAL, ROLE_A, ROLE_B } from '../support/world.js';
 import { httpRequest, seededRandom, type Reply } from './http.js';
 
 /**
@@ -48,7 +48,7 @@ async function rig(gateway: { maxAttempts?: number; requestTimeoutMs?: number } 
   sts.addRole({ arn: ROLE_B, requireMfa: true });
   const home = mkdtempSync(join(tmpdir(), 'vault-sts-faults-'));
   const configFile = join(home, 'config');
-  writeFileSync(configFile, designConfig(), { mode: 0o600 });
+  writeFileSync(configFile, readmeConfig(), { mode: 0o600 });
   const keyring = new MemoryKeyring();
   await new CredentialKeyring(keyring).set('central-account', user);
   const dir = tempStateDir();

@@ -7,7 +7,7 @@ import { CredentialKeyring, ManualClock, MemoryKeyring, SdkStsGateway } from '@v
 import { startStsStandIn, type StsStandIn } from '@vault/core/testing';
 import { AuditLog, buildServer, coreSourceFactory, ManualScheduler, SessionRegistry, type Session } from '@vault/server';
 import { captureLogger } from '../../packages/server/src/testing/harness.js';
-import { designConfig, MFA_SERIAL, ROLE_A, ROLE_B } from '../support/world.js';
+import { readmeConfig, MFA_SERIAL, ROLE_A, ROLE_B } from '../support/world.js';
 
 /**
  * The daemon's session machinery over the real credential chain, the real SDK gateway and the
@@ -42,7 +42,7 @@ async function rig(): Promise<Rig> {
 
   const home = mkdtempSync(join(tmpdir(), 'vault-daemon-chain-'));
   const configFile = join(home, 'config');
-  writeFileSync(configFile, designConfig(), { mode: 0o600 });
+  writeFileSync(configFile, readmeConfig(), { mode: 0o600 });
   const keyring = new MemoryKeyring();
   await new CredentialKeyring(keyring).set('central-account', user);
 

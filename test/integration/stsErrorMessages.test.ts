@@ -11,7 +11,7 @@ import {
   systemClock,
 } from '@vault/core';
 import { startStsStandIn, type StsFault, type StsStandIn } from '@vault/core/testing';
-import { designConfig, MFA_SERIAL, ROLE_A, ROLE_B } from '../support/world.js';
+import { readmeConfig, MFA_SERIAL, ROLE_A, ROLE_B } from '../support/world.js';
 
 /**
  * STS errors become one line that names the call, the profile and what to do — through
@@ -40,7 +40,7 @@ describe('STS failures as one-line errors (real SDK, STS stand-in)', () => {
 
   function chain(profile: string, code = '123456'): CredentialChain {
     const env = { AWS_ENDPOINT_URL_STS: sts.url };
-    const config = new ConfigLoader(parseConfigFile(designConfig(), '/test/config'), { env }).load(profile);
+    const config = new ConfigLoader(parseConfigFile(readmeConfig(), '/test/config'), { env }).load(profile);
     return new CredentialChain(config, {
       credentials: new CredentialKeyring(keyring),
       sessions: new SessionKeyring(keyring),
@@ -86,7 +86,7 @@ describe('STS failures as one-line errors (real SDK, STS stand-in)', () => {
     const url = closed.url;
     await closed.close();
     const env = { AWS_ENDPOINT_URL_STS: url };
-    const config = new ConfigLoader(parseConfigFile(designConfig(), '/test/config'), { env }).load('account-a');
+    const config = new ConfigLoader(parseConfigFile(readmeConfig(), '/test/config'), { env }).load('account-a');
     const error = await new CredentialChain(config, {
       credentials: new CredentialKeyring(keyring),
       sessions: new SessionKeyring(keyring),

@@ -10,7 +10,7 @@ export const ROLE_A = 'arn:aws:iam::222222222222:role/account-a-assume-role';
 export const ROLE_B = 'arn:aws:iam::333333333333:role/account-b-role';
 
 /** The README's example setup (central user, MFA device, two roles), plus a profile that reaches account-a through `credential_process`. */
-export function designConfig(): string {
+export function readmeConfig(): string {
   return `[profile central-account]
 region = ap-northeast-1
 mfa_serial = ${MFA_SERIAL}
@@ -53,7 +53,7 @@ export class World {
   ) {
     this.home = mkdtempSync(join(tmpdir(), `vault-e2e-${backend}-`));
     mkdirSync(join(this.home, '.aws'), { mode: 0o700 });
-    writeFileSync(join(this.home, '.aws', 'config'), designConfig());
+    writeFileSync(join(this.home, '.aws', 'config'), readmeConfig());
   }
 
   static async create(backend: Backend): Promise<World> {
