@@ -9,6 +9,8 @@ import { daemonPaths, defaultStateDir } from './paths.js';
 export { daemonPaths, defaultStateDir, type DaemonPaths } from './paths.js';
 export type * from './control/types.js';
 // The session store is light too: a daemon starts reading its sessions before it loads fastify.
+/** What the daemon asks of a cached session it hands out as it is; the CLI asks the same before starting a session. */
+export { UPSTREAM_MIN_LIFE_MS } from './sessions/refreshingCredentials.js';
 export { KeyringSessionStore, storeScope, type SessionRecord, type SessionStore, type SessionLoadResult } from './sessions/sessionStore.js';
 import type {
   CreatedSession,

@@ -43,6 +43,13 @@ export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 5_000, maxMs: 5 * MINUTE
  * the policy's minimum at all; they are served with a proportional window instead (see prepare).
  */
 const MIN_SERVING_WINDOW_MS = 5 * MINUTE;
+/**
+ * The least life the daemon takes from a cache upstream (a cached GetSessionToken session that is
+ * handed out as it is): past the largest refresh-ahead point (IMDS, 35 min) by a serving window,
+ * so that what a refresh brings back is not due for refresh at once. Asking for less let the
+ * chain return the very session being refreshed, which then went out with minutes left.
+ */
+export const UPSTREAM_MIN_LIFE_MS = Math.max(CONTAINER_REFRESH_POLICY.refreshAheadMs, IMDS_REFRESH_POLICY.refreshAheadMs) + MIN_SERVING_WINDOW_MS;
 /** Never refetch sooner than this after a success, whatever upstream returned. */
 const MIN_REFRESH_INTERVAL_MS = 10_000;
 
