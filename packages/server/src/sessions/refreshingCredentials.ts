@@ -147,7 +147,7 @@ export class RefreshingCredentials {
   consecutiveFailures = 0;
   /** No upstream call before this time (0: none pending). */
   nextAttemptAt = 0;
-  /** Set by a failure whose classify() said 'halt'; cleared by resume(). */
+  /** Set by a failure whose classify() said 'halt'; cleared by resume() and by a successful fetch. */
   halted = false;
   lastError: unknown;
   lastErrorAt: number | undefined;
@@ -278,6 +278,9 @@ export class RefreshingCredentials {
       }
       const prepared = PreparedCredentials.prepare(credentials, now, this.init.policy);
       this.entry = prepared;
+      // Upstream answered, so whatever halted us is over — including a needs-MFA failure of a
+      // fetch that was already in flight when `renew` resumed us and landed after it.
+      this.halted = false;
       this.consecutiveFailures = 0;
       this.nextAttemptAt = 0;
       this.lastError = undefined;
