@@ -401,6 +401,11 @@ describe('CredentialChain over a credential_process', () => {
 credential_process = sh ${longTerm}
 mfa_serial = arn:aws:iam::111111111111:mfa/central-user
 
+[profile process-temporary-mfa]
+credential_process = sh ${temporary}
+mfa_serial = arn:aws:iam::111111111111:mfa/central-user
+role_arn = arn:aws:iam::666666666666:role/from-process
+
 [profile process-role]
 credential_process = sh ${temporary}
 role_arn = arn:aws:iam::666666666666:role/from-process
@@ -441,6 +446,13 @@ duration_seconds = 7200
     expect(again.accessKeyId).toBe('ASIASESSION1');
     expect(sts.calls).toHaveLength(1);
     expect(codes).toBe(1);
+  });
+
+  it('with mfa_serial but temporary credentials printed: no code is asked for, since none could be used', async () => {
+    expect(await chain('process-temporary-mfa').needsMfaCode()).toBe(false);
+    await chain('process-temporary-mfa').credentials();
+    expect(sts.calls.map((c) => c.op)).toEqual(['AssumeRole']);
+    expect(codes).toBe(0);
   });
 
   it('temporary credentials from it make the first AssumeRole role chaining: capped at 1 h', async () => {

@@ -130,12 +130,14 @@ export class CredentialChain {
   async needsMfaCode(): Promise<boolean> {
     if (this.mfaSerial === undefined) return false;
     if (this.options.noSession) return true;
-    // A credential_process root counts too: when it prints a long-term key, GetSessionToken with
-    // the MFA code follows (when it prints temporary credentials the code goes unused).
     for (const owner of this.sessionOwners()) {
       const cached = await this.deps.sessions.find('sts.GetSessionToken', owner, this.mfaSerial, this.deps.clock.now(), this.sessionReuseMs());
       if (cached) return false;
     }
+    // A credential_process root needs the code only when it prints a long-term key (then
+    // GetSessionToken with the code follows); temporary credentials cannot take one, and asking
+    // for a code that goes unused would be wrong (mfa_serial may merely come from [default]).
+    if (this.root.credentialProcess) return (await this.longTermKey()).key.sessionToken === undefined;
     return true;
   }
 
