@@ -3,7 +3,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CredentialKeyring, VaultError, isVaultError, mfaTokenSource } from '@vault/core';
-import { checkedStateLocation, DaemonClient, daemonPaths, ensureDaemon, stateDirInUse, type StateLocation } from '@vault/server/client';
+import { checkedStateLocation, DaemonClient, UPSTREAM_MIN_LIFE_MS, daemonPaths, ensureDaemon, stateDirInUse, type StateLocation } from '@vault/server/client';
 import type { Context } from './context.js';
 import { daemonEnvironment } from './daemonEnvironment.js';
 import { DAEMON_STDIO_WITH_PASSPHRASE, PASSPHRASE_FD, PASSPHRASE_FD_VARIABLE, sendPassphrase } from './daemonPassphrase.js';
@@ -227,11 +227,22 @@ export function superviseDaemon(ctx: Context, sessionId: string, options: { inte
 
 /**
  * The MFA code a new daemon session needs, asked here because the daemon never prompts: only when
- * no cached MFA session has enough life. Also unlocks the keyring first, so a file-backend
- * passphrase is known before the daemon is spawned.
+ * no cached MFA session has enough life — judged as the daemon will judge it (the life it needs
+ * to serve a session, and an explicit --duration), so that it never starts without a code it
+ * needs. Also unlocks the keyring first, so a file-backend passphrase is known before the daemon is spawned.
  */
-export async function mfaCodeForDaemon(ctx: Context, profile: string, options: { mfaToken?: string; region?: string; noSession?: boolean }): Promise<string | undefined> {
-  const chain = await ctx.chain(profile, { region: options.region, mfaToken: options.mfaToken, noSession: options.noSession });
+export async function mfaCodeForDaemon(
+  ctx: Context,
+  profile: string,
+  options: { mfaToken?: string; region?: string; noSession?: boolean; durationSeconds?: number },
+): Promise<string | undefined> {
+  const chain = await ctx.chain(profile, {
+    region: options.region,
+    mfaToken: options.mfaToken,
+    noSession: options.noSession,
+    minLifeMs: UPSTREAM_MIN_LIFE_MS,
+    ...(options.durationSeconds ? { durationSeconds: options.durationSeconds } : {}),
+  });
   if (options.mfaToken !== undefined) return options.mfaToken;
   if (!(await chain.needsMfaCode())) return undefined;
   const source = mfaTokenSource({ mfaProcess: chain.target.mfaProcess, prompt: mfaPrompt(ctx.promptDriver(), ctx.ask), env: ctx.env });

@@ -20,6 +20,8 @@ export {
 } from './paths.js';
 export type * from './control/types.js';
 // The session store is light too: a daemon starts reading its sessions before it loads fastify.
+/** What the daemon asks of a cached session it hands out as it is; the CLI asks the same before starting a session. */
+export { UPSTREAM_MIN_LIFE_MS } from './sessions/refreshingCredentials.js';
 export { KeyringSessionStore, storeScope, type SessionRecord, type SessionStore, type SessionLoadResult } from './sessions/sessionStore.js';
 export { withMovedRecords } from './sessions/movedSessionStore.js';
 import type {

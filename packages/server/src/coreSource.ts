@@ -15,6 +15,7 @@ import {
   type TemporaryCredentials,
 } from '@vault/core';
 import type { CredentialSource, CredentialSourceFactory, ResolvedCredentials, ResolveRequest, SessionSourceRequest } from './credentialSource.js';
+import { UPSTREAM_MIN_LIFE_MS } from './sessions/refreshingCredentials.js';
 
 /** Role credentials used as the base of a `role-arn/` AssumeRole need at least this much life. */
 const ROLE_BASE_MIN_LIFE_MS = 5 * 60_000;
@@ -54,8 +55,10 @@ export function coreSourceFactory(options: CoreSourceOptions): CredentialSourceF
             });
           },
         },
-        // The daemon refreshes ahead on its own schedule, so it always asks STS for fresh role credentials.
-        { durationSeconds: request.durationSeconds, roleCache: false },
+        // The daemon refreshes ahead on its own schedule, so it always asks STS for fresh role
+        // credentials, and takes a cached session as its output only with life enough to serve
+        // it; a shorter one means a new GetSessionToken (a new MFA code: needs-mfa).
+        { durationSeconds: request.durationSeconds, roleCache: false, minLifeMs: UPSTREAM_MIN_LIFE_MS },
       );
       const temporary = (credentials: { expiration?: Date; sessionToken?: string } & object): TemporaryCredentials => {
         if (!credentials.expiration || !credentials.sessionToken) {

@@ -43,7 +43,7 @@ export async function startSession(
   options: { kind: 'ecs' | 'imds'; duration?: string; mfaToken?: string; region?: string; lazy?: boolean; ownerPid?: number },
 ): Promise<CreatedSession> {
   const seconds = durationSeconds(options.duration);
-  const mfaToken = await mfaCodeForDaemon(ctx, profile, { mfaToken: options.mfaToken, region: options.region });
+  const mfaToken = await mfaCodeForDaemon(ctx, profile, { mfaToken: options.mfaToken, region: options.region, ...(seconds ? { durationSeconds: seconds } : {}) });
   await unlockKeyring(ctx);
   const client = await daemon(ctx);
   const created = await client.createSession({

@@ -3,7 +3,8 @@ import { defaultFileDir } from '../keyring/openKeyring.js';
 
 /**
  * The environment variables that change how a profile resolves: which config file, which STS
- * endpoint, which region, how long a cached session must still live, where the file keyring is.
+ * endpoint, which region, how long a cached session must still live, how long the sessions and
+ * roles it asks STS for last, where the file keyring is.
  */
 export const RESOLUTION_VARIABLES = [
   'AWS_ENDPOINT_URL_STS',
@@ -15,13 +16,16 @@ export const RESOLUTION_VARIABLES = [
   'AWS_REGION',
   'AWS_DEFAULT_REGION',
   'AWS_MIN_TTL',
+  'AWS_SESSION_TOKEN_TTL',
+  'AWS_CHAINED_SESSION_TOKEN_TTL',
+  'AWS_ASSUME_ROLE_TTL',
 ] as const;
 
 /**
  * A fingerprint of everything in the environment that decides what a profile resolves to. The
  * daemon answers a command's credential request only when the command's fingerprint equals its
  * own, so `AWS_CONFIG_FILE=other.ini vault exec …` never gets credentials resolved from another
- * config, endpoint or keyring directory. Carries no secrets: paths, URLs, regions, a TTL.
+ * config, endpoint, durations or keyring directory. Carries no secrets: paths, URLs, regions, TTLs.
  */
 export function chainEnvironmentKey(env: NodeJS.ProcessEnv, homeDir: string): string {
   const values: Record<string, string> = {

@@ -1,4 +1,7 @@
-import { beforeEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../clock.js';
 import { parseConfigFile } from '../config/configFile.js';
 import { ConfigLoader } from '../config/configLoader.js';
@@ -305,5 +308,155 @@ describe('CredentialChain.needsMfaCode', () => {
     expect(await make().needsMfaCode()).toBe(false);
     clock.advance(8 * 3600_000 - 4 * 60_000);
     expect(await make().needsMfaCode()).toBe(true);
+  });
+});
+
+describe('CredentialChain: what a cached session must still be worth', () => {
+  let clock: ManualClock;
+  let sts: FakeSts;
+  let keyring: MemoryKeyring;
+  let codes: number;
+  const config = new ConfigLoader(parseConfigFile(CONFIG, '/c'), { env: {} });
+
+  beforeEach(async () => {
+    clock = new ManualClock(Date.UTC(2026, 0, 1, 9));
+    sts = new FakeSts(clock);
+    keyring = new MemoryKeyring();
+    codes = 0;
+    await new CredentialKeyring(keyring).set('central-account', { accessKeyId: 'AKIACENTRAL000000001', secretAccessKey: 'central-secret' });
+  });
+
+  const chain = (profile: string, options: ChainOptions = {}) =>
+    new CredentialChain(
+      config.load(profile),
+      {
+        credentials: new CredentialKeyring(keyring),
+        sessions: new SessionKeyring(keyring),
+        sts,
+        clock,
+        env: {},
+        mfa: async () => {
+          codes++;
+          return '123456';
+        },
+      },
+      options,
+    );
+
+  it('minLifeMs: a GetSessionToken-only profile does not hand out a cached session with less life left', async () => {
+    await chain('central-account').credentials();
+    clock.advance(30 * 60_000); // 30 min left on the 1 h session
+    expect(await chain('central-account', { minLifeMs: 40 * 60_000 }).needsMfaCode()).toBe(true);
+    const creds = await chain('central-account', { minLifeMs: 40 * 60_000 }).credentials();
+    expect(sts.calls.map((c) => c.op)).toEqual(['GetSessionToken', 'GetSessionToken']);
+    expect(creds.expiration!.getTime() - clock.now()).toBe(3600_000);
+    // Without it the same cached session is reused, as aws-vault does.
+    expect(await chain('central-account').needsMfaCode()).toBe(false);
+  });
+
+  it('minLifeMs does not apply to the MFA session behind a role: it only signs the AssumeRole', async () => {
+    await chain('account-a').credentials();
+    clock.advance(7 * 3600_000); // 1 h left on the 8 h MFA session
+    expect(await chain('account-a', { minLifeMs: 2 * 3600_000, roleCache: false }).needsMfaCode()).toBe(false);
+    await chain('account-a', { minLifeMs: 2 * 3600_000, roleCache: false }).credentials();
+    expect(sts.calls.map((c) => c.op)).toEqual(['GetSessionToken', 'AssumeRole', 'AssumeRole']);
+  });
+
+  it('an explicit --duration on a GetSessionToken-only profile is not served from a cached session that ends sooner', async () => {
+    await chain('central-account').credentials();
+    clock.advance(10 * 60_000); // 50 min left
+    expect(await chain('central-account', { durationSeconds: 3600 }).needsMfaCode()).toBe(true);
+    const creds = await chain('central-account', { durationSeconds: 3600 }).credentials();
+    expect(sts.calls.map((c) => c.op)).toEqual(['GetSessionToken', 'GetSessionToken']);
+    expect(creds.expiration!.getTime() - clock.now()).toBe(3600_000);
+    expect(codes).toBe(2);
+    // A shorter --duration is still served by the cached session that outlives it.
+    await chain('central-account', { durationSeconds: 1800 }).credentials();
+    expect(sts.calls).toHaveLength(2);
+  });
+});
+
+describe('CredentialChain over a credential_process', () => {
+  let dir: string;
+  let clock: ManualClock;
+  let sts: FakeSts;
+  let keyring: MemoryKeyring;
+  let codes: number;
+  let config: ConfigLoader;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), `vault-chain-fixes-proc-${process.pid}-`));
+    const longTerm = join(dir, 'long-term.sh');
+    writeFileSync(longTerm, `echo '{"Version":1,"AccessKeyId":"AKIAPROCESS000000001","SecretAccessKey":"process-secret"}'\n`, { mode: 0o700 });
+    const temporary = join(dir, 'temporary.sh');
+    writeFileSync(
+      temporary,
+      `echo '{"Version":1,"AccessKeyId":"ASIAPROCESS000000001","SecretAccessKey":"process-secret","SessionToken":"process-token","Expiration":"2026-01-01T12:00:00Z"}'\n`,
+      { mode: 0o700 },
+    );
+    config = new ConfigLoader(
+      parseConfigFile(
+        `
+[profile process-mfa]
+credential_process = sh ${longTerm}
+mfa_serial = arn:aws:iam::111111111111:mfa/central-user
+
+[profile process-temporary-mfa]
+credential_process = sh ${temporary}
+mfa_serial = arn:aws:iam::111111111111:mfa/central-user
+role_arn = arn:aws:iam::666666666666:role/from-process
+
+[profile process-role]
+credential_process = sh ${temporary}
+role_arn = arn:aws:iam::666666666666:role/from-process
+duration_seconds = 7200
+`,
+        '/c',
+      ),
+      { env: {} },
+    );
+    clock = new ManualClock(Date.UTC(2026, 0, 1, 9));
+    sts = new FakeSts(clock);
+    keyring = new MemoryKeyring();
+    codes = 0;
+  });
+
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const chain = (profile: string) =>
+    new CredentialChain(config.load(profile), {
+      credentials: new CredentialKeyring(keyring),
+      sessions: new SessionKeyring(keyring),
+      sts,
+      clock,
+      env: {},
+      mfa: async () => {
+        codes++;
+        return '123456';
+      },
+    });
+
+  it('with mfa_serial: a code is needed first, then the cached MFA session serves the next resolution', async () => {
+    expect(await chain('process-mfa').needsMfaCode()).toBe(true);
+    await chain('process-mfa').credentials();
+    expect(sts.calls[0]).toMatchObject({ op: 'GetSessionToken', signedWith: 'AKIAPROCESS000000001', input: { tokenCode: '123456' } });
+    expect(await chain('process-mfa').needsMfaCode()).toBe(false);
+    clock.advance(10 * 60_000);
+    const again = await chain('process-mfa').credentials();
+    expect(again.accessKeyId).toBe('ASIASESSION1');
+    expect(sts.calls).toHaveLength(1);
+    expect(codes).toBe(1);
+  });
+
+  it('with mfa_serial but temporary credentials printed: no code is asked for, since none could be used', async () => {
+    expect(await chain('process-temporary-mfa').needsMfaCode()).toBe(false);
+    await chain('process-temporary-mfa').credentials();
+    expect(sts.calls.map((c) => c.op)).toEqual(['AssumeRole']);
+    expect(codes).toBe(0);
+  });
+
+  it('temporary credentials from it make the first AssumeRole role chaining: capped at 1 h', async () => {
+    await chain('process-role').credentials();
+    expect(sts.calls.map((c) => [c.op, c.signedWith, (c.input as AssumeRoleInput).durationSeconds])).toEqual([['AssumeRole', 'ASIAPROCESS000000001', 3600]]);
   });
 });

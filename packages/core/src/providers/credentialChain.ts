@@ -53,6 +53,13 @@ export interface ChainOptions {
    * it refreshes ahead on its own schedule and needs fresh credentials when it asks.
    */
   roleCache?: boolean;
+  /**
+   * The least life credentials handed out straight from a cache must still have (the daemon
+   * passes what it promises its clients plus its refresh-ahead window). Without it, a cached
+   * session is reused down to AWS_MIN_TTL (5 min), as aws-vault does. Only output credentials are
+   * held to it: an MFA session that merely signs an AssumeRole keeps the AWS_MIN_TTL rule.
+   */
+  minLifeMs?: number;
 }
 
 export type ChainCredentials = Credentials & { assumedRoleArn?: string };
@@ -65,6 +72,12 @@ export type ChainCredentials = Credentials & { assumedRoleArn?: string };
 interface ChainBase {
   credentials: Credentials;
   mfaOnFirstRole: boolean;
+  /**
+   * Temporary credentials that did not come from our own GetSessionToken (a credential_process
+   * that prints a SessionToken): they may well be a role's, so the first AssumeRole is capped as
+   * role chaining too rather than rejected by STS for asking more than 1 h.
+   */
+  firstHopChained?: boolean;
   keyOwner?: string;
   session?: { owner: string; discriminator: string; expiration: Date } | 'unsaved';
 }
@@ -115,12 +128,16 @@ export class CredentialChain {
    * session has enough life. The CLI asks this before handing a profile to the daemon, which never prompts.
    */
   async needsMfaCode(): Promise<boolean> {
-    if (this.mfaSerial === undefined || this.root.credentialProcess) return false;
+    if (this.mfaSerial === undefined) return false;
     if (this.options.noSession) return true;
-    for (const owner of this.root.keyProfileNames) {
-      const cached = await this.deps.sessions.find('sts.GetSessionToken', owner, this.mfaSerial, this.deps.clock.now(), this.minTtl(MFA_SESSION_MIN_TTL_MS));
+    for (const owner of this.sessionOwners()) {
+      const cached = await this.deps.sessions.find('sts.GetSessionToken', owner, this.mfaSerial, this.deps.clock.now(), this.sessionReuseMs());
       if (cached) return false;
     }
+    // A credential_process root needs the code only when it prints a long-term key (then
+    // GetSessionToken with the code follows); temporary credentials cannot take one, and asking
+    // for a code that goes unused would be wrong (mfa_serial may merely come from [default]).
+    if (this.root.credentialProcess) return (await this.longTermKey()).key.sessionToken === undefined;
     return true;
   }
 
@@ -133,6 +150,23 @@ export class CredentialChain {
     return this.deps.env.AWS_MIN_TTL ? parseDurationMs(this.deps.env.AWS_MIN_TTL, 'AWS_MIN_TTL') : fallbackMs;
   }
 
+  /**
+   * How much life a cached GetSessionToken session must have left to be reused. When it is the
+   * output itself (no role follows): also the caller's `minLifeMs`, and with an explicit
+   * `--duration` the whole duration asked for — a command that asks for 4 h must not get the
+   * 30 min left of an earlier session (aws-vault would hand it out).
+   */
+  private sessionReuseMs(): number {
+    const floor = this.minTtl(MFA_SESSION_MIN_TTL_MS);
+    if (this.roleHops.length > 0) return floor;
+    return Math.max(floor, this.options.minLifeMs ?? 0, (this.options.durationSeconds ?? 0) * 1000);
+  }
+
+  /** The profiles a cached GetSessionToken session is filed under: the key's owners, or the credential_process profile. */
+  private sessionOwners(): string[] {
+    return this.root.credentialProcess ? [this.root.name] : this.root.keyProfileNames;
+  }
+
   private ttlSeconds(envName: string, fallback: number): number {
     const raw = this.deps.env[envName];
     return raw ? Math.round(parseDurationMs(raw, envName) / 1000) : fallback;
@@ -143,7 +177,13 @@ export class CredentialChain {
     const useCache = this.options.roleCache !== false;
     const fingerprint = this.fingerprint();
     if (useCache) {
-      const cached = await this.deps.sessions.find('sts.AssumeRole', this.target.name, fingerprint, this.deps.clock.now(), this.minTtl(ROLE_MIN_TTL_MS));
+      const cached = await this.deps.sessions.find(
+        'sts.AssumeRole',
+        this.target.name,
+        fingerprint,
+        this.deps.clock.now(),
+        Math.max(this.minTtl(ROLE_MIN_TTL_MS), this.options.minLifeMs ?? 0),
+      );
       if (cached) {
         this.log.debug({ profile: this.target.name, expiration: cached.expiration }, 'using cached role credentials');
         return cached;
@@ -152,7 +192,7 @@ export class CredentialChain {
     let base = await this.base();
     let role: AssumedRoleCredentials;
     try {
-      role = await this.assumeRoles(base.credentials, base.mfaOnFirstRole, base.keyOwner);
+      role = await this.assumeRoles(base);
     } catch (error) {
       // STS says the cached session it was signed with is dead (expired early, or revoked).
       // Retrying with it cannot help: drop it and start again from the stored key — a new MFA
@@ -160,7 +200,7 @@ export class CredentialChain {
       if (!base.session || !isDeadSessionError(error)) throw error;
       await this.forgetSession(base.session, error);
       base = await this.base();
-      role = await this.assumeRoles(base.credentials, base.mfaOnFirstRole, base.keyOwner);
+      role = await this.assumeRoles(base);
     }
     if (useCache) await this.cache('sts.AssumeRole', this.target.name, fingerprint, role, 'role credentials');
     return role;
@@ -173,10 +213,11 @@ export class CredentialChain {
   private async base(): Promise<ChainBase> {
     const usesSessionToken = !this.options.noSession && (this.mfaSerial !== undefined || this.roleHops.length === 0);
     const discriminator = this.mfaSerial ?? '';
-    if (usesSessionToken && !this.root.credentialProcess) {
-      // Look in the cache before reading the stored key: a cache hit needs nothing else.
-      for (const owner of this.root.keyProfileNames) {
-        const cached = await this.deps.sessions.find('sts.GetSessionToken', owner, discriminator, this.deps.clock.now(), this.minTtl(MFA_SESSION_MIN_TTL_MS));
+    if (usesSessionToken) {
+      // Look in the cache before reading the stored key or running the credential_process: a
+      // cache hit needs nothing else (and no MFA code).
+      for (const owner of this.sessionOwners()) {
+        const cached = await this.deps.sessions.find('sts.GetSessionToken', owner, discriminator, this.deps.clock.now(), this.sessionReuseMs());
         if (cached) {
           this.log.debug({ profile: owner, expiration: cached.expiration }, 'using cached session');
           this.lastMfaSession = cached;
@@ -184,14 +225,19 @@ export class CredentialChain {
         }
       }
       const unsaved = this.unsavedMfaSession;
-      if (unsaved && unsaved.expiration.getTime() - this.deps.clock.now() > this.minTtl(MFA_SESSION_MIN_TTL_MS)) {
+      if (unsaved && unsaved.expiration.getTime() - this.deps.clock.now() > this.sessionReuseMs()) {
         return { credentials: unsaved, mfaOnFirstRole: false, session: 'unsaved' };
       }
     }
     const { owner, key } = await this.longTermKey();
     // Temporary credentials (from a credential_process) cannot call GetSessionToken.
     if (!usesSessionToken || key.sessionToken) {
-      return { credentials: key, mfaOnFirstRole: this.mfaSerial !== undefined && !key.sessionToken, keyOwner: key.sessionToken || this.root.credentialProcess ? undefined : owner };
+      return {
+        credentials: key,
+        mfaOnFirstRole: this.mfaSerial !== undefined && !key.sessionToken,
+        firstHopChained: key.sessionToken !== undefined,
+        keyOwner: key.sessionToken || this.root.credentialProcess ? undefined : owner,
+      };
     }
     return { credentials: await this.newSession(owner, key), mfaOnFirstRole: false };
   }
@@ -261,14 +307,15 @@ export class CredentialChain {
     return this.deps.mfa({ serial: this.mfaSerial!, profile: this.target.name });
   }
 
-  private async assumeRoles(start: Credentials, mfaOnFirstRole: boolean, startKeyOwner?: string): Promise<AssumedRoleCredentials> {
-    let credentials: Credentials = start;
+  private async assumeRoles(base: ChainBase): Promise<AssumedRoleCredentials> {
+    const { mfaOnFirstRole, keyOwner: startKeyOwner } = base;
+    let credentials: Credentials = base.credentials;
     let result: AssumedRoleCredentials | undefined;
     for (const [index, hop] of this.roleHops.entries()) {
       const isLast = index === this.roleHops.length - 1;
       let durationSeconds = (isLast ? this.options.durationSeconds : undefined) ?? hop.durationSeconds ?? this.ttlSeconds('AWS_ASSUME_ROLE_TTL', DEFAULT_ASSUME_ROLE_SECONDS);
       // A role assumed with a role's credentials is "role chaining", which AWS caps at one hour.
-      if (index > 0 && durationSeconds > ROLE_CHAINING_MAX_SECONDS) {
+      if ((index > 0 || base.firstHopChained === true) && durationSeconds > ROLE_CHAINING_MAX_SECONDS) {
         this.log.debug({ profile: hop.name, durationSeconds }, 'role chaining: duration capped at 1h');
         durationSeconds = ROLE_CHAINING_MAX_SECONDS;
       }

@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
 import { MFA_CODE } from '../config/validate.js';
 import { VaultError } from '../errors.js';
 import { withoutVaultSecrets } from '../vaultSecrets.js';
+import { runBoundedProcess } from './boundedProcess.js';
 
 export interface MfaRequest {
   serial: string;
@@ -53,63 +53,28 @@ const MAX_MFA_PROCESS_OUTPUT = 1024;
 const MFA_PROCESS_TIMEOUT_MS = 60_000;
 
 function runMfaProcess(command: string, request: MfaRequest, env: NodeJS.ProcessEnv = process.env, timeoutMs = MFA_PROCESS_TIMEOUT_MS): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, {
-      shell: true,
-      stdio: ['inherit', 'pipe', 'inherit'],
-      env: { ...withoutVaultSecrets(env), AWS_VAULT_MFA_SERIAL: request.serial, AWS_VAULT_PROFILE: request.profile },
-    });
-    let settled = false;
-    const fail = (error: VaultError) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      child.kill('SIGKILL');
-      child.stdout.destroy();
-      reject(error);
-    };
-    // Our own timer rather than spawn's `timeout`, so a hung process is told apart from a killed one.
-    const timer = setTimeout(
-      () =>
-        fail(
-          new VaultError('MFA_REQUIRED', `mfa_process of profile ${request.profile} did not finish within ${timeoutMs / 1000} s`, {
-            hint: 'run the mfa_process command by hand to see where it waits, or pass --mfa-token CODE',
-          }),
-        ),
-      timeoutMs,
-    );
-    const chunks: Buffer[] = [];
-    let size = 0;
-    child.stdout.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_MFA_PROCESS_OUTPUT) {
-        fail(
-          new VaultError('MFA_INVALID', `mfa_process of profile ${request.profile} printed more than ${MAX_MFA_PROCESS_OUTPUT} bytes`, {
-            hint: 'make mfa_process print only the 6-digit code',
-          }),
-        );
-        return;
-      }
-      chunks.push(chunk);
-    });
-    child.on('error', (cause) =>
-      fail(new VaultError('MFA_REQUIRED', `mfa_process of profile ${request.profile} could not be started`, { hint: 'check the mfa_process command', cause })),
-    );
-    child.on('close', (code, signal) => {
-      if (code !== 0) {
-        fail(
-          new VaultError(
-            'MFA_REQUIRED',
-            `mfa_process of profile ${request.profile} ${signal ? `was killed by ${signal}` : `exited with code ${code}`}`,
-            { hint: 'run the mfa_process command by hand to see why' },
-          ),
-        );
-        return;
-      }
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve(Buffer.concat(chunks).toString('utf8'));
-    });
-  });
+  const from = `mfa_process of profile ${request.profile}`;
+  return runBoundedProcess({
+    command,
+    env: { ...withoutVaultSecrets(env), AWS_VAULT_MFA_SERIAL: request.serial, AWS_VAULT_PROFILE: request.profile },
+    // A person may have to answer it (a prompt, a hardware key): it keeps the terminal, so only
+    // the shell itself is killed when it hangs.
+    stdin: 'inherit',
+    ownProcessGroup: false,
+    timeoutMs,
+    maxOutput: MAX_MFA_PROCESS_OUTPUT,
+    errors: {
+      timedOut: () =>
+        new VaultError('MFA_REQUIRED', `${from} did not finish within ${timeoutMs / 1000} s`, {
+          hint: 'run the mfa_process command by hand to see where it waits, or pass --mfa-token CODE',
+        }),
+      tooMuchOutput: () =>
+        new VaultError('MFA_INVALID', `${from} printed more than ${MAX_MFA_PROCESS_OUTPUT} bytes`, { hint: 'make mfa_process print only the 6-digit code' }),
+      notStarted: (cause) => new VaultError('MFA_REQUIRED', `${from} could not be started`, { hint: 'check the mfa_process command', cause }),
+      failed: (code, signal) =>
+        new VaultError('MFA_REQUIRED', `${from} ${signal ? `was killed by ${signal}` : `exited with code ${code}`}`, {
+          hint: 'run the mfa_process command by hand to see why',
+        }),
+    },
+  }).then((out) => out.toString('utf8'));
 }

@@ -205,6 +205,38 @@ describe('RefreshingCredentials', () => {
     expect((await cache.refresh(true)).credentials.accessKeyId).toBe('ASIA3');
   });
 
+  it('a needs-MFA failure that lands after resume() does not outlive the renewal: the next refresh is scheduled', async () => {
+    const clock = new ManualClock();
+    const scheduler = new ManualScheduler(clock);
+    let calls = 0;
+    let releaseHeld: ((error: unknown) => void) | undefined;
+    const cache = new RefreshingCredentials({
+      fetch: async () => {
+        calls++;
+        // The background refresh hangs until the renewal is under way, then finds the MFA session gone.
+        if (calls === 2) await new Promise<void>((_resolve, reject) => (releaseHeld = reject));
+        return creds(clock, HOUR, calls);
+      },
+      policy: CONTAINER_REFRESH_POLICY,
+      clock,
+      scheduler,
+      random: () => 0.5,
+      classify: (error) => (error instanceof VaultError && error.code === 'SESSION_NEEDS_MFA' ? 'halt' : 'retry'),
+    });
+    await cache.refresh();
+    await scheduler.advance(40 * MIN); // refresh-ahead point: fetch 2 starts and hangs
+    expect(cache.refreshing).toBe(true);
+    // `session renew`: clear the halt, then ask for a fetch that starts after the one in flight.
+    cache.resume();
+    const renewed = cache.refresh(true);
+    releaseHeld!(new VaultError('SESSION_NEEDS_MFA', 'the MFA session has ended'));
+    expect((await renewed).credentials.accessKeyId).toBe('ASIA3');
+    expect(cache.halted).toBe(false);
+    expect(scheduler.nextAt()).toBe(clock.now() + 40 * MIN);
+    await scheduler.advance(40 * MIN);
+    expect(calls).toBe(4);
+  });
+
   it('rejects credentials that are already expired as a failure', async () => {
     const clock = new ManualClock();
     const cache = new RefreshingCredentials({

@@ -43,6 +43,13 @@ export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 5_000, maxMs: 5 * MINUTE
  * the policy's minimum at all; they are served with a proportional window instead (see prepare).
  */
 const MIN_SERVING_WINDOW_MS = 5 * MINUTE;
+/**
+ * The least life the daemon takes from a cache upstream (a cached GetSessionToken session that is
+ * handed out as it is): past the largest refresh-ahead point (IMDS, 35 min) by a serving window,
+ * so that what a refresh brings back is not due for refresh at once. Asking for less let the
+ * chain return the very session being refreshed, which then went out with minutes left.
+ */
+export const UPSTREAM_MIN_LIFE_MS = Math.max(CONTAINER_REFRESH_POLICY.refreshAheadMs, IMDS_REFRESH_POLICY.refreshAheadMs) + MIN_SERVING_WINDOW_MS;
 /** Never refetch sooner than this after a success, whatever upstream returned. */
 const MIN_REFRESH_INTERVAL_MS = 10_000;
 
@@ -140,7 +147,7 @@ export class RefreshingCredentials {
   consecutiveFailures = 0;
   /** No upstream call before this time (0: none pending). */
   nextAttemptAt = 0;
-  /** Set by a failure whose classify() said 'halt'; cleared by resume(). */
+  /** Set by a failure whose classify() said 'halt'; cleared by resume() and by a successful fetch. */
   halted = false;
   lastError: unknown;
   lastErrorAt: number | undefined;
@@ -271,6 +278,9 @@ export class RefreshingCredentials {
       }
       const prepared = PreparedCredentials.prepare(credentials, now, this.init.policy);
       this.entry = prepared;
+      // Upstream answered, so whatever halted us is over — including a needs-MFA failure of a
+      // fetch that was already in flight when `renew` resumed us and landed after it.
+      this.halted = false;
       this.consecutiveFailures = 0;
       this.nextAttemptAt = 0;
       this.lastError = undefined;
