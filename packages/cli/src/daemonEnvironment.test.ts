@@ -27,7 +27,7 @@ describe("the daemon's environment", () => {
   it('keeps what resolves a profile: the daemon fingerprints its environment the same as the command that starts it', () => {
     const shell = busyShell();
     expect(chainEnvironmentKey(daemonEnvironment(shell), '/home/u')).toBe(chainEnvironmentKey(shell, '/home/u'));
-    expect(daemonEnvironment(shell)).toMatchObject({ PATH: shell.PATH, HOME: shell.HOME, AWS_VAULT_BACKEND: 'file', DBUS_SESSION_BUS_ADDRESS: shell.DBUS_SESSION_BUS_ADDRESS, AWS_SESSION_TOKEN_TTL: '2h' });
+    expect(daemonEnvironment(shell)).toMatchObject({ PATH: shell.PATH, HOME: shell.HOME, AWS_VAULT_BACKEND: 'file', DBUS_SESSION_BUS_ADDRESS: shell.DBUS_SESSION_BUS_ADDRESS, AWS_SESSION_TOKEN_TTL: shell.AWS_SESSION_TOKEN_TTL });
   });
 
   it('leaves behind the file passphrase, exported keys and tokens, and every variable it does not list', () => {

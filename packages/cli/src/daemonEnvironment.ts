@@ -27,13 +27,10 @@ export const DAEMON_VARIABLES: readonly string[] = [
   'AWS_VAULT_BACKEND',
   'AWS_VAULT_FILE_DIR',
   'VAULT_STATE_DIR',
-  // STS endpoints, region and AWS_MIN_TTL: the environment fingerprint a command's request carries
-  // (chainEnvironment.ts) must equal the daemon's, or the daemon refuses to answer it.
+  // STS endpoints, region, AWS_MIN_TTL and the session and role durations: the environment
+  // fingerprint a command's request carries (chainEnvironment.ts) must equal the daemon's, or the
+  // daemon refuses to answer it.
   ...RESOLUTION_VARIABLES,
-  // How long the sessions the daemon mints live (credentialChain.ts reads these).
-  'AWS_SESSION_TOKEN_TTL',
-  'AWS_CHAINED_SESSION_TOKEN_TTL',
-  'AWS_ASSUME_ROLE_TTL',
   // The keychain backend reaches the Secret Service over the session bus; libsecret and the
   // state directory use the XDG base directories.
   'DBUS_SESSION_BUS_ADDRESS',
