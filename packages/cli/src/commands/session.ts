@@ -5,7 +5,7 @@ import type { Context } from '../context.js';
 import { daemon, mfaCodeForDaemon, runningDaemon, unlockKeyring } from '../daemonLink.js';
 import { SHADOWING_VARIABLES, mergeNoProxy } from '../format/childEnv.js';
 import { shellQuote } from '../format/exportFormats.js';
-import { durationSeconds } from './options.js';
+import { durationSeconds, mfaTokenOption } from './options.js';
 
 export interface SessionStartInput {
   profile: string;
@@ -43,7 +43,8 @@ export async function startSession(
   options: { kind: 'ecs' | 'imds'; duration?: string; mfaToken?: string; region?: string; lazy?: boolean; ownerPid?: number },
 ): Promise<CreatedSession> {
   const seconds = durationSeconds(options.duration);
-  const mfaToken = await mfaCodeForDaemon(ctx, profile, { mfaToken: options.mfaToken, region: options.region });
+  const explicit = mfaTokenOption(options.mfaToken);
+  const mfaToken = await mfaCodeForDaemon(ctx, profile, { mfaToken: explicit, region: options.region });
   await unlockKeyring(ctx);
   const client = await daemon(ctx);
   const created = await client.createSession({
@@ -115,9 +116,10 @@ export interface SessionRenewInput {
 
 /** Revives a session whose MFA session ran out: asks for a code here, keeps the same URI and token. */
 export async function sessionRenew(input: SessionRenewInput, ctx: Context): Promise<number> {
+  const explicit = mfaTokenOption(input.mfaToken);
   const client = (await runningDaemon(ctx)) ?? new DaemonClient({ stateDir: defaultStateDir(ctx.env) });
   const summary: SessionSummary = await client.getSession(input.id);
-  const code = await mfaCodeForDaemon(ctx, summary.profile, { mfaToken: input.mfaToken, region: summary.region });
+  const code = await mfaCodeForDaemon(ctx, summary.profile, { mfaToken: explicit, region: summary.region });
   const renewed = await client.renewSession(input.id, code);
   ctx.stderr.write(`Session ${renewed.id} for ${renewed.profile} is ${renewed.state}.\n`);
   return renewed.state === 'active' ? 0 : 1;
