@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO, run } from '../support/cli.js';
 import { processArguments } from '../support/leaks.js';
-import { ROLE_A, ROLE_B, World } from '../support/world.js';
+import { MFA_SERIAL, ROLE_A, ROLE_B, World } from '../support/world.js';
 
 const AWS_CLI = '/usr/bin/aws';
 const PYTHON = '/usr/bin/python3';
@@ -46,6 +46,18 @@ describe('issue 3: real AWS clients against the running daemon', () => {
     expect(world.sts.count('AssumeRole')).toBe(1);
     const listed = await world.vault(['session', 'ls']);
     expect(listed.stdout).not.toMatch(/account-a/);
+  });
+
+  it('vault exec --server --no-session: the session assumes the role with the stored key and the MFA code, no GetSessionToken', async () => {
+    world.sts.resetCalls();
+    const result = await world.vault(['exec', '--server', '--no-session', 'account-a', '-t', '123456', '--', AWS_CLI, 'sts', 'get-caller-identity', '--endpoint-url', world.sts.url, '--output', 'json']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout).Arn).toMatch(assumedArn(ROLE_A));
+    expect(world.sts.count('GetSessionToken')).toBe(0);
+    const assumed = world.sts.calls.filter((c) => c.action === 'AssumeRole' && c.ok);
+    expect(assumed).toHaveLength(1);
+    expect(assumed[0]).toMatchObject({ accessKeyId: world.user.accessKeyId, serialNumber: MFA_SERIAL, tokenCodeSent: true });
   });
 
   it("vault exec --server hands back the child's exit code and gives it no keys", async () => {

@@ -55,7 +55,7 @@ export function coreSourceFactory(options: CoreSourceOptions): CredentialSourceF
           },
         },
         // The daemon refreshes ahead on its own schedule, so it always asks STS for fresh role credentials.
-        { durationSeconds: request.durationSeconds, roleCache: false },
+        { durationSeconds: request.durationSeconds, roleCache: false, noSession: request.noSession === true },
       );
       const temporary = (credentials: { expiration?: Date; sessionToken?: string } & object): TemporaryCredentials => {
         if (!credentials.expiration || !credentials.sessionToken) {
@@ -80,10 +80,16 @@ export function coreSourceFactory(options: CoreSourceOptions): CredentialSourceF
         assumeRole: (roleArn) => mapMfa(() => chain.assumeRoleFrom(roleArn, undefined, base())),
         mfaSessionExpiration: () => chain.mfaSessionExpiration(),
         renew: async (mfaToken) => {
+          if (request.noSession) {
+            // No MFA session to start: the code goes with the AssumeRole of the fetch that follows.
+            code = mfaToken;
+            return;
+          }
           code = undefined;
           await chain.renewMfaSession(mfaToken);
         },
-        mfaSessionUsable: async () => !(await chain.needsMfaCode()),
+        // Without an MFA session there is nothing to judge: the next refresh needs a code anyway.
+        mfaSessionUsable: async () => (request.noSession ? undefined : !(await chain.needsMfaCode())),
       };
     },
   };

@@ -18,6 +18,7 @@ export async function execWithServer(input: ExecInput, ctx: Context): Promise<nu
     mfaToken: input.mfaToken,
     region: input.region,
     lazy: input.lazy,
+    noSession: input.session === false,
     ownerPid: process.pid,
   });
   const env = { ...withoutShadowing(ctx.env), ...created.env };

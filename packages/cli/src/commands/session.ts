@@ -40,17 +40,19 @@ export async function sessionStart(input: SessionStartInput, ctx: Context): Prom
 export async function startSession(
   ctx: Context,
   profile: string,
-  options: { kind: 'ecs' | 'imds'; duration?: string; mfaToken?: string; region?: string; lazy?: boolean; ownerPid?: number },
+  options: { kind: 'ecs' | 'imds'; duration?: string; mfaToken?: string; region?: string; lazy?: boolean; noSession?: boolean; ownerPid?: number },
 ): Promise<CreatedSession> {
   const seconds = durationSeconds(options.duration);
   const explicit = mfaTokenOption(options.mfaToken);
-  const mfaToken = await mfaCodeForDaemon(ctx, profile, { mfaToken: explicit, region: options.region });
+  const noSession = options.noSession === true;
+  const mfaToken = await mfaCodeForDaemon(ctx, profile, { mfaToken: explicit, region: options.region, noSession });
   await unlockKeyring(ctx);
   const client = await daemon(ctx);
   const created = await client.createSession({
     profile,
     kind: options.kind,
     lazy: options.lazy === true,
+    ...(noSession ? { noSession } : {}),
     ...(mfaToken ? { mfaToken } : {}),
     ...(seconds ? { durationSeconds: seconds } : {}),
     ...(options.region ? { region: options.region } : {}),
@@ -119,7 +121,7 @@ export async function sessionRenew(input: SessionRenewInput, ctx: Context): Prom
   const explicit = mfaTokenOption(input.mfaToken);
   const client = (await runningDaemon(ctx)) ?? new DaemonClient({ stateDir: defaultStateDir(ctx.env) });
   const summary: SessionSummary = await client.getSession(input.id);
-  const code = await mfaCodeForDaemon(ctx, summary.profile, { mfaToken: explicit, region: summary.region });
+  const code = await mfaCodeForDaemon(ctx, summary.profile, { mfaToken: explicit, region: summary.region, noSession: summary.noSession === true });
   const renewed = await client.renewSession(input.id, code);
   ctx.stderr.write(`Session ${renewed.id} for ${renewed.profile} is ${renewed.state}.\n`);
   return renewed.state === 'active' ? 0 : 1;
