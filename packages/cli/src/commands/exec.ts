@@ -4,6 +4,7 @@ import { VaultError } from '@vault/core';
 import type { Context } from '../context.js';
 import { credentialsFromDaemon } from '../daemonCredentials.js';
 import { childEnvironment } from '../format/childEnv.js';
+import { enclosingExec, withoutSessionMarker } from '../format/sessionShell.js';
 import { chainOptions, type CredentialOptions } from './options.js';
 
 export interface ExecInput extends CredentialOptions {
@@ -16,8 +17,9 @@ export interface ExecInput extends CredentialOptions {
 
 /** Runs the command with credentials for the profile and hands back its exit code. */
 export async function exec(input: ExecInput, ctx: Context): Promise<number> {
-  if (ctx.env.AWS_VAULT) {
-    throw new VaultError('NESTED_VAULT', `vault exec is already running in this shell (AWS_VAULT=${ctx.env.AWS_VAULT})`, {
+  const enclosing = enclosingExec(ctx.env);
+  if (enclosing !== undefined) {
+    throw new VaultError('NESTED_VAULT', `vault exec is already running in this shell (AWS_VAULT=${enclosing})`, {
       hint: 'exit that subshell first, or unset AWS_VAULT if you really mean to nest',
     });
   }
@@ -28,11 +30,11 @@ export async function exec(input: ExecInput, ctx: Context): Promise<number> {
   const options = chainOptions(input);
   const fromDaemon = await credentialsFromDaemon(ctx, { profile: input.profile, ...options });
   if (fromDaemon) {
-    return runChild(commandLine(input.command, ctx.env), childEnvironment(ctx.env, fromDaemon.credentials, input.profile, fromDaemon.region), ctx);
+    return runChild(commandLine(input.command, ctx.env), withoutSessionMarker(childEnvironment(ctx.env, fromDaemon.credentials, input.profile, fromDaemon.region)), ctx);
   }
   const chain = await ctx.chain(input.profile, options);
   const credentials = await chain.credentials();
-  const env = childEnvironment(ctx.env, credentials, input.profile, chain.region);
+  const env = withoutSessionMarker(childEnvironment(ctx.env, credentials, input.profile, chain.region));
   return runChild(commandLine(input.command, ctx.env), env, ctx);
 }
 

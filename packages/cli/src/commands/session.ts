@@ -5,6 +5,7 @@ import type { Context } from '../context.js';
 import { daemon, mfaCodeForDaemon, runningDaemon, unlockKeyring } from '../daemonLink.js';
 import { SHADOWING_VARIABLES, mergeNoProxy } from '../format/childEnv.js';
 import { shellQuote } from '../format/exportFormats.js';
+import { SESSION_SHELL_VARIABLE } from '../format/sessionShell.js';
 import { durationSeconds, mfaTokenOption } from './options.js';
 
 export interface SessionStartInput {
@@ -19,13 +20,15 @@ export interface SessionStartInput {
 
 /** Starts a daemon session and prints what points a shell at it: `eval "$(vault session start P)"`. */
 export async function sessionStart(input: SessionStartInput, ctx: Context): Promise<number> {
-  const created = await startSession(ctx, input.profile, {
+  const session = await startSession(ctx, input.profile, {
     kind: input.imds ? 'imds' : 'ecs',
     duration: input.duration,
     mfaToken: input.mfaToken,
     region: input.region,
     lazy: input.lazy,
   });
+  // Marks the shell as pointed at a session, not inside `vault exec`: see sessionShell.ts.
+  const created = { ...session, env: { ...session.env, [SESSION_SHELL_VARIABLE]: session.id } };
   if (input.format === 'json') {
     ctx.stdout.write(`${JSON.stringify({ id: created.id, profile: created.profile, kind: created.kind, uri: created.uri, imdsEndpoint: created.imdsEndpoint, token: created.token, env: created.env })}\n`);
     return 0;
