@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO, run } from '../support/cli.js';
+import { REPO, VAULT_BIN, run } from '../support/cli.js';
 import { processArguments } from '../support/leaks.js';
-import { ROLE_A, ROLE_B, World } from '../support/world.js';
+import { MFA_SERIAL, ROLE_A, ROLE_B, World } from '../support/world.js';
 
 const AWS_CLI = '/usr/bin/aws';
 const PYTHON = '/usr/bin/python3';
@@ -48,6 +48,18 @@ describe('real AWS clients (AWS CLI, botocore, the JS SDK) get the role from the
     expect(listed.stdout).not.toMatch(/account-a/);
   });
 
+  it('vault exec --server --no-session: the session assumes the role with the stored key and the MFA code, no GetSessionToken', async () => {
+    world.sts.resetCalls();
+    const result = await world.vault(['exec', '--server', '--no-session', 'account-a', '-t', '123456', '--', AWS_CLI, 'sts', 'get-caller-identity', '--endpoint-url', world.sts.url, '--output', 'json']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout).Arn).toMatch(assumedArn(ROLE_A));
+    expect(world.sts.count('GetSessionToken')).toBe(0);
+    const assumed = world.sts.calls.filter((c) => c.action === 'AssumeRole' && c.ok);
+    expect(assumed).toHaveLength(1);
+    expect(assumed[0]).toMatchObject({ accessKeyId: world.user.accessKeyId, serialNumber: MFA_SERIAL, tokenCodeSent: true });
+  });
+
   it("vault exec --server hands back the child's exit code and gives it no keys", async () => {
     const result = await world.vault(['exec', '--server', 'account-a', '--', 'sh', '-c', 'test -z "$AWS_ACCESS_KEY_ID" && test -n "$AWS_CONTAINER_CREDENTIALS_FULL_URI" && exit 5']);
     expect(result.code).toBe(5);
@@ -73,6 +85,33 @@ describe('real AWS clients (AWS CLI, botocore, the JS SDK) get the role from the
     const im = JSON.parse((await world.vault(['session', 'start', '--imds', '--format', 'json', 'account-a'])).stdout);
     imds = im;
     expect(im.env.AWS_EC2_METADATA_SERVICE_ENDPOINT).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+  });
+
+  it.each([
+    ['container', []],
+    ['IMDS', ['--imds']],
+  ])('in a shell pointed at a %s session, vault exec runs and its child gets its own keys, not the endpoint', async (_kind, flags) => {
+    // What a user types: eval the session's lines, then run another profile's command in that shell.
+    // The child prints variable names only (values would be credentials).
+    const vault = `'${process.execPath}' '${VAULT_BIN}'`;
+    const script = [
+      `eval "$(${vault} session start ${flags.join(' ')} account-b)" || exit 90`,
+      'echo "shell: AWS_VAULT=$AWS_VAULT"',
+      `${vault} exec account-a -- sh -c 'env | cut -d= -f1 | sort; echo "child: AWS_VAULT=$AWS_VAULT"'`,
+      `${vault} session stop "$VAULT_SESSION" >/dev/null 2>&1`,
+    ].join('\n');
+    const result = await run('/bin/sh', ['-c', script], { env: world.env() });
+    world.capture(`session shell ${_kind} stdout`, result.stdout);
+    world.capture(`session shell ${_kind} stderr`, result.stderr);
+    expect(result.stderr).not.toMatch(/^vault: /m);
+    expect(result.code).toBe(0);
+    const lines = result.stdout.split('\n');
+    expect(lines).toContain('shell: AWS_VAULT=account-b');
+    expect(lines).toContain('child: AWS_VAULT=account-a');
+    expect(lines).toEqual(expect.arrayContaining(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN']));
+    for (const endpoint of ['AWS_CONTAINER_CREDENTIALS_FULL_URI', 'AWS_CONTAINER_AUTHORIZATION_TOKEN', 'AWS_EC2_METADATA_SERVICE_ENDPOINT', 'VAULT_SESSION']) {
+      expect(lines, endpoint).not.toContain(endpoint);
+    }
   });
 
   it.each(['fromContainerMetadata', 'fromHttp', 'fromNodeProviderChain'])('the JS SDK %s gets the role from the container endpoint', async (provider) => {

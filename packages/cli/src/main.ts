@@ -159,7 +159,8 @@ export async function main(argv: string[], deps: ConstructorParameters<typeof Co
     if (isVaultError(error)) {
       stderr.write(`vault: ${error.toLine()}\n`);
       context?.logger.debug({ code: error.code, cause: describeCause(error.cause) }, 'command failed');
-      return error.code === 'USAGE' ? 2 : 1;
+      // 130 for a cancelled prompt, as a shell reports a command ended by ^C.
+      return error.code === 'USAGE' ? 2 : error.code === 'CANCELLED' ? 130 : 1;
     }
     const wrapped = new VaultError('INTERNAL', `unexpected error: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`, {
       hint: 'run with --debug and report it',

@@ -24,6 +24,8 @@ export type VaultErrorCode =
   | 'STS_UNAVAILABLE'
   | 'STS_FAILED'
   | 'USAGE'
+  /** The person cancelled a prompt (^C, ^D): the CLI exits 130, as a shell does for ^C. */
+  | 'CANCELLED'
   | 'NESTED_VAULT'
   | 'DAEMON_UNAVAILABLE'
   | 'DAEMON_MISMATCH'

@@ -58,7 +58,7 @@ export function coreSourceFactory(options: CoreSourceOptions): CredentialSourceF
         // The daemon refreshes ahead on its own schedule, so it always asks STS for fresh role
         // credentials, and takes a cached session as its output only with life enough to serve
         // it; a shorter one means a new GetSessionToken (a new MFA code: needs-mfa).
-        { durationSeconds: request.durationSeconds, roleCache: false, minLifeMs: UPSTREAM_MIN_LIFE_MS },
+        { durationSeconds: request.durationSeconds, roleCache: false, minLifeMs: UPSTREAM_MIN_LIFE_MS, noSession: request.noSession === true },
       );
       const temporary = (credentials: { expiration?: Date; sessionToken?: string } & object): TemporaryCredentials => {
         if (!credentials.expiration || !credentials.sessionToken) {
@@ -83,10 +83,16 @@ export function coreSourceFactory(options: CoreSourceOptions): CredentialSourceF
         assumeRole: (roleArn) => mapMfa(() => chain.assumeRoleFrom(roleArn, undefined, base())),
         mfaSessionExpiration: () => chain.mfaSessionExpiration(),
         renew: async (mfaToken) => {
+          if (request.noSession) {
+            // No MFA session to start: the code goes with the AssumeRole of the fetch that follows.
+            code = mfaToken;
+            return;
+          }
           code = undefined;
           await chain.renewMfaSession(mfaToken);
         },
-        mfaSessionUsable: async () => !(await chain.needsMfaCode()),
+        // Without an MFA session there is nothing to judge: the next refresh needs a code anyway.
+        mfaSessionUsable: async () => (request.noSession ? undefined : !(await chain.needsMfaCode())),
       };
     },
   };

@@ -14,6 +14,11 @@ export interface SessionSourceRequest {
   durationSeconds?: number;
   /** Region override (--region). */
   region?: string;
+  /**
+   * `--no-session`: no GetSessionToken; the MFA code goes with the first AssumeRole, so every
+   * refresh of an MFA profile's credentials needs a new code (`vault session renew`).
+   */
+  noSession?: boolean;
 }
 
 export interface CredentialSource {

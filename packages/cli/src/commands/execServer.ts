@@ -2,6 +2,7 @@ import { DaemonClient } from '@vault/server/client';
 import type { Context } from '../context.js';
 import { stateDir, superviseDaemon } from '../daemonLink.js';
 import { withoutShadowing } from '../format/childEnv.js';
+import { withoutSessionMarker } from '../format/sessionShell.js';
 import { commandLine, runChild, type ExecInput } from './exec.js';
 import { startSession } from './session.js';
 
@@ -18,9 +19,10 @@ export async function execWithServer(input: ExecInput, ctx: Context): Promise<nu
     mfaToken: input.mfaToken,
     region: input.region,
     lazy: input.lazy,
+    noSession: input.session === false,
     ownerPid: process.pid,
   });
-  const env = { ...withoutShadowing(ctx.env), ...created.env };
+  const env = { ...withoutSessionMarker(withoutShadowing(ctx.env)), ...created.env };
   const watch = superviseDaemon(ctx, created.id);
   try {
     return await runChild(commandLine(input.command, ctx.env), env, ctx);

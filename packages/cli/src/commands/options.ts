@@ -1,4 +1,4 @@
-import { MAX_ROLE_DURATION_SECONDS, MIN_DURATION_SECONDS, VaultError, parseDurationMs } from '@vault/core';
+import { MAX_ROLE_DURATION_SECONDS, MIN_DURATION_SECONDS, VaultError, checkMfaCode, parseDurationMs } from '@vault/core';
 
 /** Options shared by the commands that produce credentials (exec, export). */
 export interface CredentialOptions {
@@ -19,11 +19,20 @@ export function durationSeconds(raw: string | undefined): number | undefined {
   return seconds;
 }
 
+/**
+ * `-t/--mfa-token`, checked the moment a command starts, by every command that takes it (exec,
+ * export, exec --server, session start, session renew): a mistyped code is refused here, before
+ * the daemon or STS sees it, even when a cached session means it would not have been used.
+ */
+export function mfaTokenOption(raw: string | undefined): string | undefined {
+  return raw === undefined ? undefined : checkMfaCode(raw, '--mfa-token');
+}
+
 export function chainOptions(input: CredentialOptions) {
   return {
     noSession: input.session === false,
     durationSeconds: durationSeconds(input.duration),
-    mfaToken: input.mfaToken,
+    mfaToken: mfaTokenOption(input.mfaToken),
     region: input.region,
   };
 }

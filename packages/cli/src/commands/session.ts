@@ -5,7 +5,8 @@ import type { Context } from '../context.js';
 import { daemon, mfaCodeForDaemon, runningDaemon, stateDir, unlockKeyring } from '../daemonLink.js';
 import { SHADOWING_VARIABLES, mergeNoProxy } from '../format/childEnv.js';
 import { shellQuote } from '../format/exportFormats.js';
-import { durationSeconds } from './options.js';
+import { SESSION_SHELL_VARIABLE } from '../format/sessionShell.js';
+import { durationSeconds, mfaTokenOption } from './options.js';
 
 export interface SessionStartInput {
   profile: string;
@@ -19,13 +20,15 @@ export interface SessionStartInput {
 
 /** Starts a daemon session and prints what points a shell at it: `eval "$(vault session start P)"`. */
 export async function sessionStart(input: SessionStartInput, ctx: Context): Promise<number> {
-  const created = await startSession(ctx, input.profile, {
+  const session = await startSession(ctx, input.profile, {
     kind: input.imds ? 'imds' : 'ecs',
     duration: input.duration,
     mfaToken: input.mfaToken,
     region: input.region,
     lazy: input.lazy,
   });
+  // Marks the shell as pointed at a session, not inside `vault exec`: see sessionShell.ts.
+  const created = { ...session, env: { ...session.env, [SESSION_SHELL_VARIABLE]: session.id } };
   if (input.format === 'json') {
     ctx.stdout.write(`${JSON.stringify({ id: created.id, profile: created.profile, kind: created.kind, uri: created.uri, imdsEndpoint: created.imdsEndpoint, token: created.token, env: created.env })}\n`);
     return 0;
@@ -40,16 +43,19 @@ export async function sessionStart(input: SessionStartInput, ctx: Context): Prom
 export async function startSession(
   ctx: Context,
   profile: string,
-  options: { kind: 'ecs' | 'imds'; duration?: string; mfaToken?: string; region?: string; lazy?: boolean; ownerPid?: number },
+  options: { kind: 'ecs' | 'imds'; duration?: string; mfaToken?: string; region?: string; lazy?: boolean; noSession?: boolean; ownerPid?: number },
 ): Promise<CreatedSession> {
   const seconds = durationSeconds(options.duration);
-  const mfaToken = await mfaCodeForDaemon(ctx, profile, { mfaToken: options.mfaToken, region: options.region, ...(seconds ? { durationSeconds: seconds } : {}) });
+  const explicit = mfaTokenOption(options.mfaToken);
+  const noSession = options.noSession === true;
+  const mfaToken = await mfaCodeForDaemon(ctx, profile, { mfaToken: explicit, region: options.region, noSession, ...(seconds ? { durationSeconds: seconds } : {}) });
   await unlockKeyring(ctx);
   const client = await daemon(ctx);
   const created = await client.createSession({
     profile,
     kind: options.kind,
     lazy: options.lazy === true,
+    ...(noSession ? { noSession } : {}),
     ...(mfaToken ? { mfaToken } : {}),
     ...(seconds ? { durationSeconds: seconds } : {}),
     ...(options.region ? { region: options.region } : {}),
@@ -115,9 +121,10 @@ export interface SessionRenewInput {
 
 /** Revives a session whose MFA session ran out: asks for a code here, keeps the same URI and token. */
 export async function sessionRenew(input: SessionRenewInput, ctx: Context): Promise<number> {
+  const explicit = mfaTokenOption(input.mfaToken);
   const client = (await runningDaemon(ctx)) ?? new DaemonClient({ stateDir: stateDir(ctx) });
   const summary: SessionSummary = await client.getSession(input.id);
-  const code = await mfaCodeForDaemon(ctx, summary.profile, { mfaToken: input.mfaToken, region: summary.region });
+  const code = await mfaCodeForDaemon(ctx, summary.profile, { mfaToken: explicit, region: summary.region, noSession: summary.noSession === true });
   const renewed = await client.renewSession(input.id, code);
   ctx.stderr.write(`Session ${renewed.id} for ${renewed.profile} is ${renewed.state}.\n`);
   return renewed.state === 'active' ? 0 : 1;

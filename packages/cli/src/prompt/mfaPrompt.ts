@@ -10,8 +10,13 @@ export function mfaPrompt(driver: string, ask: Ask): MfaPrompt {
     case 'terminal':
       return async ({ serial, profile }) => {
         try {
-          return await ask(`Enter MFA code for ${serial}: `);
+          return await ask(`Enter MFA code for ${serial}: `, { masked: true });
         } catch (error) {
+          if (error instanceof VaultError && error.code === 'CANCELLED') {
+            throw new VaultError('CANCELLED', `the MFA prompt was cancelled; nothing was sent to STS`, {
+              hint: 'run the command again when you have the code, or pass it with --mfa-token (-t)',
+            });
+          }
           if (!(error instanceof VaultError) || error.code !== 'USAGE') throw error;
           throw new VaultError('MFA_REQUIRED', `profile ${profile} needs an MFA code for ${serial} and there is no terminal to ask on`, {
             hint: 'pass it with --mfa-token (-t), set mfa_process in the profile, or run the command in a terminal',

@@ -5,6 +5,8 @@ import { VaultError } from '@vault/core';
 
 export interface AskOptions {
   hidden?: boolean;
+  /** Show one `*` per character typed instead of the character (MFA codes). */
+  masked?: boolean;
   /** Read piped standard input before the terminal (`vault add` fed by a script). */
   preferStdin?: boolean;
 }
@@ -44,7 +46,7 @@ export const ask: Ask = async (question, options = {}) => {
     if (line !== undefined) return line.trim();
   }
   const terminal = openTerminal();
-  if (terminal) return readFromTerminal(terminal, question, options.hidden === true);
+  if (terminal) return readFromTerminal(terminal, question, options.hidden ? 'hidden' : options.masked ? 'masked' : 'plain');
   if (pipedStdin && !options.preferStdin) {
     const line = await nextStdinLine();
     if (line !== undefined) return line.trim();
@@ -54,8 +56,8 @@ export const ask: Ask = async (question, options = {}) => {
   });
 };
 
-function readFromTerminal(input: ReadStream, question: string, hidden: boolean): Promise<string> {
-  process.stderr.write(question);
+function readFromTerminal(input: ReadStream, question: string, echo: 'plain' | 'masked' | 'hidden'): Promise<string> {
+  const shown = (char: string) => (echo === 'masked' ? '*' : char);
   return new Promise((resolve, reject) => {
     let value = '';
     const wasRaw = input.isRaw;
@@ -71,18 +73,21 @@ function readFromTerminal(input: ReadStream, question: string, hidden: boolean):
     const onData = (chunk: Buffer) => {
       for (const char of chunk.toString('utf8')) {
         if (char === '\r' || char === '\n') return done();
-        if (char === '\u0003') return done(new VaultError('USAGE', 'cancelled', { hint: 'nothing was changed' }));
-        if (char === '\u0004' && value === '') return done(new VaultError('USAGE', 'cancelled (end of input)', { hint: 'nothing was changed' }));
+        if (char === '\u0003') return done(new VaultError('CANCELLED', 'the prompt was cancelled (^C)', { hint: 'nothing was changed' }));
+        if (char === '\u0004' && value === '') return done(new VaultError('CANCELLED', 'the prompt was cancelled (end of input)', { hint: 'nothing was changed' }));
         if (char === '\u007f' || char === '\b') {
+          if (value !== '' && echo !== 'hidden') process.stderr.write('\b \b');
           value = value.slice(0, -1);
-          if (!hidden) process.stderr.write('\b \b');
         } else if (char >= ' ') {
           value += char;
-          if (!hidden) process.stderr.write(char);
+          if (echo !== 'hidden') process.stderr.write(shown(char));
         }
       }
     };
+    // Raw before the question shows: what is typed as soon as it appears must not be echoed by
+    // the terminal itself (it would show the code), nor turn ^C into a signal.
     input.setRawMode(true);
+    process.stderr.write(question);
     input.resume();
     input.on('data', onData);
   });

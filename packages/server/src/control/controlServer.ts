@@ -76,6 +76,7 @@ const sessionSummaryProperties = {
   kind: { type: 'string' },
   state: { type: 'string' },
   lazy: { type: 'boolean' },
+  noSession: { type: 'boolean' },
   uri: { type: 'string' },
   imdsEndpoint: { type: 'string' },
   region: { type: 'string' },
@@ -121,6 +122,7 @@ const createSessionBodySchema = {
     region: { type: 'string', pattern: '^[a-z0-9-]{1,32}$' },
     kind: { type: 'string', enum: ['ecs', 'imds'] },
     lazy: { type: 'boolean' },
+    noSession: { type: 'boolean' },
     ownerPid: { type: 'integer', minimum: 1, maximum: 4_194_304 },
   },
 } as const;
@@ -173,6 +175,7 @@ export function buildControlServer(options: ControlServerOptions): FastifyInstan
     };
     if (session.imds) summary.imdsEndpoint = `http://${LISTEN_HOST}:${session.imds.port}/`;
     if (session.region) summary.region = session.region;
+    if (session.request.noSession) summary.noSession = true;
     const latest = session.credentials.latest;
     if (latest) {
       summary.credentialExpiration = formatExpiration(new Date(latest.expiresAt));
@@ -253,6 +256,7 @@ export function buildControlServer(options: ControlServerOptions): FastifyInstan
       if (body.durationSeconds !== undefined) createRequest.durationSeconds = body.durationSeconds;
       if (body.region !== undefined) createRequest.region = body.region;
       if (body.lazy !== undefined) createRequest.lazy = body.lazy;
+      if (body.noSession === true) createRequest.noSession = true;
       if (body.ownerPid !== undefined) createRequest.ownerPid = body.ownerPid;
       const session = await registry.create(createRequest);
       reply.code(201);

@@ -36,6 +36,8 @@ export interface SessionSummary {
   kind: SessionKind;
   state: SessionState;
   lazy: boolean;
+  /** Made with `--no-session`: a renew's code goes with AssumeRole, even when an MFA session is cached. */
+  noSession?: boolean;
   /** The container endpoint, `http://127.0.0.1:PORT/creds/ID`. */
   uri: string;
   /** `http://127.0.0.1:IMDSPORT` for IMDS sessions. */

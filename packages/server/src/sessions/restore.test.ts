@@ -96,6 +96,18 @@ describe('SessionRegistry with a session store', () => {
     expect((await w.store.load()).records).toEqual([]);
   });
 
+  it('a --no-session session is recorded as such, and restored with a source that still skips GetSessionToken', async () => {
+    const w = world();
+    const { reg } = w.registry();
+    const session = await reg.create({ profile: 'account-a', kind: 'ecs', noSession: true });
+    const [rec] = (await w.store.load()).records;
+    expect(rec).toMatchObject({ id: session.id, noSession: true });
+    const again = w.registry();
+    const back = await again.reg.restore(rec!, 20_123);
+    await (back.source as RestoredSource).source();
+    expect(again.factory.requests).toEqual([{ profile: 'account-a', noSession: true }]);
+  });
+
   it('keeps every session in one record set; a stop rewrites it without the stopped one', async () => {
     const w = world();
     const { reg } = w.registry();

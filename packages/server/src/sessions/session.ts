@@ -53,6 +53,7 @@ export interface SessionInit {
 export interface SessionRequestInfo {
   durationSeconds?: number;
   region?: string;
+  noSession?: boolean;
 }
 
 export interface SessionOwnerInfo {

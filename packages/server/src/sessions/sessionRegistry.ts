@@ -122,6 +122,7 @@ export class SessionRegistry {
     const requestInfo: SessionRequestInfo = {};
     if (sourceRequest.durationSeconds !== undefined) requestInfo.durationSeconds = sourceRequest.durationSeconds;
     if (sourceRequest.region !== undefined) requestInfo.region = sourceRequest.region;
+    if (sourceRequest.noSession === true) requestInfo.noSession = true;
     const owner = ownerPid === undefined ? undefined : (this.init.ownerInfo ?? ownerInfo)(ownerPid);
     const session = new Session({
       id,
@@ -162,6 +163,7 @@ export class SessionRegistry {
     const requestInfo: SessionRequestInfo = {};
     if (record.durationSeconds !== undefined) sourceRequest.durationSeconds = requestInfo.durationSeconds = record.durationSeconds;
     if (record.requestedRegion !== undefined) sourceRequest.region = requestInfo.region = record.requestedRegion;
+    if (record.noSession === true) sourceRequest.noSession = requestInfo.noSession = true;
     const session = new Session({
       id: record.id,
       token: record.token,
@@ -269,6 +271,7 @@ export class SessionRegistry {
     };
     if (session.request.durationSeconds !== undefined) record.durationSeconds = session.request.durationSeconds;
     if (session.request.region !== undefined) record.requestedRegion = session.request.region;
+    if (session.request.noSession === true) record.noSession = true;
     if (session.region !== undefined) record.region = session.region;
     if (session.owner) record.owner = session.owner;
     const mfa = session.mfaExpiration();

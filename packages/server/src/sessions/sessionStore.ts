@@ -26,6 +26,8 @@ export interface SessionRecord {
   durationSeconds?: number;
   /** `--region` as given (the source request). */
   requestedRegion?: string;
+  /** `--no-session` as given: the restored source must not switch to GetSessionToken. */
+  noSession?: boolean;
   /** The region the session hands out (profile or override), for listings before the source is back. */
   region?: string;
   /** The `vault exec --server` process the session belongs to; a restore drops it when that is gone. */
@@ -107,6 +109,7 @@ export function validateRecord(value: unknown): { record: SessionRecord } | { re
   if (r.durationSeconds !== undefined && !(Number.isInteger(r.durationSeconds) && (r.durationSeconds as number) >= 900 && (r.durationSeconds as number) <= 43_200)) {
     return { reason: 'bad duration' };
   }
+  if (r.noSession !== undefined && typeof r.noSession !== 'boolean') return { reason: 'bad no-session flag' };
   for (const name of ['requestedRegion', 'region'] as const) {
     if (r[name] !== undefined && !(typeof r[name] === 'string' && /^[a-z0-9-]{1,32}$/.test(r[name] as string))) return { reason: `bad ${name}` };
   }
