@@ -8,6 +8,8 @@ import { daemonPaths, defaultStateDir } from './paths.js';
 // loads fastify; it needs the paths too.
 export { daemonPaths, defaultStateDir, type DaemonPaths } from './paths.js';
 export type * from './control/types.js';
+// Whether IMDS listeners can refuse other users here (the CLI notes when they cannot).
+export { canTellPeerUids } from './peerUid.js';
 // The session store is light too: a daemon starts reading its sessions before it loads fastify.
 export { KeyringSessionStore, storeScope, type SessionRecord, type SessionStore, type SessionLoadResult } from './sessions/sessionStore.js';
 import type {

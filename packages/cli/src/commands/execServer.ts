@@ -2,6 +2,7 @@ import { DaemonClient } from '@vault/server/client';
 import type { Context } from '../context.js';
 import { stateDir, superviseDaemon } from '../daemonLink.js';
 import { withoutShadowing } from '../format/childEnv.js';
+import { noteIfAnyLocalProcessCanRead } from '../imdsNote.js';
 import { commandLine, runChild, type ExecInput } from './exec.js';
 import { startSession } from './session.js';
 
@@ -20,6 +21,7 @@ export async function execWithServer(input: ExecInput, ctx: Context): Promise<nu
     lazy: input.lazy,
     ownerPid: process.pid,
   });
+  if (input.ec2Server) noteIfAnyLocalProcessCanRead(ctx.stderr);
   const env = { ...withoutShadowing(ctx.env), ...created.env };
   const watch = superviseDaemon(ctx, created.id);
   try {

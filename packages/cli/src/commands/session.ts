@@ -5,6 +5,7 @@ import type { Context } from '../context.js';
 import { daemon, mfaCodeForDaemon, runningDaemon, unlockKeyring } from '../daemonLink.js';
 import { SHADOWING_VARIABLES, mergeNoProxy } from '../format/childEnv.js';
 import { shellQuote } from '../format/exportFormats.js';
+import { noteIfAnyLocalProcessCanRead } from '../imdsNote.js';
 import { durationSeconds } from './options.js';
 
 export interface SessionStartInput {
@@ -26,6 +27,7 @@ export async function sessionStart(input: SessionStartInput, ctx: Context): Prom
     region: input.region,
     lazy: input.lazy,
   });
+  if (input.imds) noteIfAnyLocalProcessCanRead(ctx.stderr);
   if (input.format === 'json') {
     ctx.stdout.write(`${JSON.stringify({ id: created.id, profile: created.profile, kind: created.kind, uri: created.uri, imdsEndpoint: created.imdsEndpoint, token: created.token, env: created.env })}\n`);
     return 0;
