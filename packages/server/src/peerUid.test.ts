@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildImdsServer, buildServer } from './buildServer.js';
-import { canTellPeerUids, findOwners, ProcPeerUidGate, USER_NOT_ALLOWED_MESSAGE, type PeerUidDecision, type PeerUidGate } from './peerUid.js';
+import { canTellPeerUids, findOwners, procAddresses, ProcPeerUidGate, USER_NOT_ALLOWED_MESSAGE, type PeerUidDecision, type PeerUidGate } from './peerUid.js';
 import { createHarness } from './testing/harness.js';
 
 // Rows as Linux prints them: a listener on 127.0.0.1:47123 (0xB813), the accepted server side of a
@@ -18,22 +18,40 @@ const SERVER_SIDE = '   1: 0100007F:B813 0100007F:9C40 01 00000000:00000000 00:0
 const CLIENT_SIDE = '   2: 0100007F:9C40 0100007F:B813 01 00000000:00000000 00:00000000 00000000  1000        0 3333 1 0000000000000000 20 4 0 10 -1';
 const TIME_WAIT = '   3: 0100007F:9C41 0100007F:B813 06 00000000:00000000 03:00000650 00000000     0        0 0 3 0000000000000000';
 
-describe('findOwners: the uid of the client end of a loopback connection in /proc/net/tcp', () => {
-  const wanted = { clientPort: 40_000, serverPort: 47_123 };
+describe('procAddresses: an address and port as /proc/net/tcp{,6} print them', () => {
+  it('IPv4 word in machine byte order, port in 4 hex digits; v4-mapped in tcp6', () => {
+    expect(procAddresses('127.0.0.1', 47_123, true)).toEqual({ tcp: '0100007F:B813', tcp6: '0000000000000000FFFF00000100007F:B813' });
+    expect(procAddresses('::ffff:127.0.0.2', 80, true)).toEqual({ tcp: '0200007F:0050', tcp6: '0000000000000000FFFF00000200007F:0050' });
+    expect(procAddresses('127.0.0.1', 47_123, false)).toEqual({ tcp: '7F000001:B813', tcp6: '00000000000000000000FFFF7F000001:B813' });
+    expect(procAddresses('::1', 443, true)).toEqual({ tcp6: '00000000000000000000000001000000:01BB' });
+    expect(procAddresses('10.0.0.300', 1, true)).toBeUndefined();
+    expect(procAddresses('127.0.0.1', undefined, true)).toBeUndefined();
+  });
+});
 
-  it("takes the client's row (local port = peer's, remote port = ours), not the daemon's accepted side", () => {
+describe('findOwners: the uid of the client end of a loopback connection in /proc/net/tcp', () => {
+  const wanted = { local: '0100007F:9C40', remote: '0100007F:B813' };
+
+  it("takes the client's row (local = the peer, remote = our listener), not the daemon's accepted side", () => {
     const owners = findOwners([HEADER, LISTENER, SERVER_SIDE, CLIENT_SIDE, TIME_WAIT].join('\n'), [wanted]);
     expect(owners.get(wanted)).toBe(1000);
   });
 
   it('skips rows without an inode (TIME_WAIT): they belong to no process', () => {
-    const old = { clientPort: 40_001, serverPort: 47_123 };
+    const old = { local: '0100007F:9C41', remote: '0100007F:B813' };
     expect(findOwners([HEADER, TIME_WAIT].join('\n'), [old]).has(old)).toBe(false);
   });
 
-  it('two rows for the same ports owned by different users: neither uid (-1)', () => {
-    const other = CLIENT_SIDE.replace('0100007F:9C40', '0200007F:9C40').replace('  1000 ', '  1001 ');
-    expect(findOwners([HEADER, CLIENT_SIDE, other].join('\n'), [wanted]).get(wanted)).toBe(-1);
+  it("the same port from another loopback address (127.0.0.2) is another connection: it does not borrow this row's uid", () => {
+    const borrowing = { local: '0200007F:9C40', remote: '0100007F:B813' };
+    const attacker = CLIENT_SIDE.replace('0100007F:9C40', '0200007F:9C40').replace('  1000 ', '  1001 ');
+    const owners = findOwners([HEADER, CLIENT_SIDE, attacker].join('\n'), [wanted, borrowing]);
+    expect([owners.get(wanted), owners.get(borrowing)]).toEqual([1000, 1001]);
+  });
+
+  it('two live rows for one connection, owned by different users: neither uid (-1)', () => {
+    const twin = CLIENT_SIDE.replace('  1000 ', '  1001 ').replace(' 3333 ', ' 4444 ');
+    expect(findOwners([HEADER, CLIENT_SIDE, twin].join('\n'), [wanted]).get(wanted)).toBe(-1);
   });
 });
 
@@ -43,18 +61,20 @@ describe('ProcPeerUidGate over a /proc of fixed rows', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
     dir = undefined;
   });
-  function procWith(rows: string[]): string {
+  function procWith(rows: string[], tcp6: string[] = []): string {
     dir = mkdtempSync(join(tmpdir(), 'vault-peeruid-'));
     mkdirSync(join(dir, 'net'));
-    writeFileSync(join(dir, 'net', 'tcp'), [HEADER, ...rows].join('\n'));
-    writeFileSync(join(dir, 'net', 'tcp6'), HEADER);
+    writeFileSync(join(dir, 'net', 'tcp'), [HEADER, ...rows].join('\n') + '\n');
+    writeFileSync(join(dir, 'net', 'tcp6'), [HEADER, ...tcp6].join('\n') + '\n');
     return dir;
   }
-  const socket = (remotePort: number) => ({ remoteAddress: '127.0.0.1', remotePort, localPort: 47_123 });
+  // The fixture rows are little-endian, as on x86 and arm64 Linux: every gate here reads them so.
+  const gateOf = (ownUid: number, proc: string) => new ProcPeerUidGate(ownUid, proc, undefined, true);
+  const socket = (remotePort: number, remoteAddress = '127.0.0.1') => ({ remoteAddress, remotePort, localAddress: '127.0.0.1', localPort: 47_123 });
 
   it("allows the daemon's own uid and refuses another's, once per connection", async () => {
     const proc = procWith([LISTENER, SERVER_SIDE, CLIENT_SIDE]);
-    const own = new ProcPeerUidGate(1000, proc);
+    const own = gateOf(1000, proc);
     const s = socket(40_000);
     own.admit(s);
     expect(own.decided(s)).toBeUndefined(); // being read
@@ -64,27 +84,32 @@ describe('ProcPeerUidGate over a /proc of fixed rows', () => {
     writeFileSync(join(proc, 'net', 'tcp'), HEADER);
     expect(await own.decide(s)).toEqual({ allowed: true, uid: 1000 });
 
-    const other = new ProcPeerUidGate(1001, procWith([CLIENT_SIDE]));
+    const other = gateOf(1001, procWith([CLIENT_SIDE]));
     expect(await other.decide(socket(40_000))).toEqual({ allowed: false, uid: 1000 });
   });
 
-  it("refuses root when the daemon is not root (a host-network container's root looks the same)", async () => {
+  it('finds an IPv6 client socket connected to our IPv4 listener in tcp6 (v4-mapped)', async () => {
+    const mapped = '   0: 0000000000000000FFFF00000100007F:9C40 0000000000000000FFFF00000100007F:B813 01 00000000:00000000 00:00000000 00000000  1000        0 5555 1 0000000000000000 20 4 0 10 -1';
+    expect(await gateOf(1000, procWith([LISTENER], [mapped])).decide(socket(40_000))).toEqual({ allowed: true, uid: 1000 });
+  });
+
+  it('refuses root when the daemon is not root (a host-network container\'s root looks the same)', async () => {
     const rootClient = CLIENT_SIDE.replace('  1000 ', '     0 ');
-    expect(await new ProcPeerUidGate(1000, procWith([rootClient])).decide(socket(40_000))).toEqual({ allowed: false, uid: 0 });
-    expect(await new ProcPeerUidGate(0, procWith([rootClient])).decide(socket(40_000))).toEqual({ allowed: true, uid: 0 });
+    expect(await gateOf(1000, procWith([rootClient])).decide(socket(40_000))).toEqual({ allowed: false, uid: 0 });
+    expect(await gateOf(0, procWith([rootClient])).decide(socket(40_000))).toEqual({ allowed: true, uid: 0 });
   });
 
   it('refuses what it cannot decide: no row, an unreadable /proc, a peer that is not loopback or has no port', async () => {
-    expect(await new ProcPeerUidGate(1000, procWith([LISTENER])).decide(socket(40_000))).toEqual({ allowed: false });
-    expect(await new ProcPeerUidGate(1000, '/nonexistent-proc').decide(socket(40_000))).toEqual({ allowed: false });
-    const gate = new ProcPeerUidGate(1000, procWith([CLIENT_SIDE]));
-    expect(await gate.decide({ remoteAddress: '10.0.0.5', remotePort: 40_000, localPort: 47_123 })).toEqual({ allowed: false });
-    expect(await gate.decide({ remoteAddress: '127.0.0.1', localPort: 47_123 })).toEqual({ allowed: false });
+    expect(await gateOf(1000, procWith([LISTENER])).decide(socket(40_000))).toEqual({ allowed: false });
+    expect(await gateOf(1000, '/nonexistent-proc').decide(socket(40_000))).toEqual({ allowed: false });
+    const gate = gateOf(1000, procWith([CLIENT_SIDE]));
+    expect(await gate.decide(socket(40_000, '10.0.0.5'))).toEqual({ allowed: false });
+    expect(await gate.decide({ remoteAddress: '127.0.0.1', localAddress: '127.0.0.1', localPort: 47_123 })).toEqual({ allowed: false });
   });
 
-  it('decides every connection waiting with the same read', async () => {
+  it('decides every connection accepted in the same turn with the same read', async () => {
     const second = CLIENT_SIDE.replace('0100007F:9C40', '0100007F:9C42').replace('  1000 ', '  1001 ');
-    const gate = new ProcPeerUidGate(1000, procWith([CLIENT_SIDE, second]));
+    const gate = gateOf(1000, procWith([CLIENT_SIDE, second]));
     const [a, b] = await Promise.all([gate.decide(socket(40_000)), gate.decide(socket(40_002))]);
     expect([a, b]).toEqual([
       { allowed: true, uid: 1000 },
