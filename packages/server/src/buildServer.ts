@@ -4,6 +4,7 @@ import { systemClock, type Clock } from '@vault/core';
 import { createHttpApp, notFound } from './httpApp.js';
 import { AuditLog, silentLogger, type Logger } from './logging.js';
 import { noPeerPid, type PeerPidResolver } from './peerPid.js';
+import { defaultPeerUidGate, type PeerUidGate } from './peerUid.js';
 import { containerFastPath, containerRoutes, type SessionLookup } from './routes/container.js';
 import { ImdsTokens, imdsFastPath, imdsRoutes, imdsTokenKey } from './routes/imds.js';
 import type { Session } from './sessions/session.js';
@@ -23,9 +24,19 @@ export interface BuildServerOptions {
   peerPids?: boolean | PeerPidResolver;
   /** Serve the hot request before fastify routes it (see containerFastPath). Default true. */
   fastPath?: boolean;
+  /**
+   * Serve only the daemon's own user (see ProcPeerUidGate): true (this OS's check, open where the
+   * OS cannot tell), false (everyone: tests that use inject(), which has no connection), or a gate.
+   * Default true.
+   */
+  peerUids?: boolean | PeerUidGate;
 }
 
 export const LISTEN_HOST = '127.0.0.1';
+
+function gateOf(option: boolean | PeerUidGate | undefined): PeerUidGate | undefined {
+  return option === false ? undefined : option === true || option === undefined ? defaultPeerUidGate() : option;
+}
 
 /** `127.0.0.1:PORT`: the only Host a credential listener answers (DNS rebinding). */
 export function hostHeaderFor(port: PortSource): () => string {
@@ -55,7 +66,8 @@ export function buildServer(options: BuildServerOptions): FastifyInstance {
   const routes = { sessions: options.sessions, expectedHost: hostHeaderFor(options.port), audit };
   let closing = false;
   const fastPath = options.fastPath === false ? undefined : containerFastPath({ ...routes, closing: () => closing });
-  const app = createHttpApp({ logger, ...(fastPath ? { fastPath } : {}) });
+  const peerUids = gateOf(options.peerUids);
+  const app = createHttpApp({ logger, ...(fastPath ? { fastPath } : {}), ...(peerUids ? { peerUids } : {}) });
   app.addHook('preClose', (done) => {
     closing = true;
     done();
@@ -84,6 +96,8 @@ export interface BuildImdsServerOptions {
   roleName?: string;
   /** Serve the hot request before fastify routes it (see imdsFastPath). Default true. */
   fastPath?: boolean;
+  /** As BuildServerOptions.peerUids. Default true. */
+  peerUids?: boolean | PeerUidGate;
 }
 
 /**
@@ -104,7 +118,8 @@ export function buildImdsServer(session: Session, options: BuildImdsServerOption
   };
   let closing = false;
   const fastPath = options.fastPath === false ? undefined : imdsFastPath({ ...routes, closing: () => closing });
-  const app = createHttpApp({ logger, ...(fastPath ? { fastPath } : {}) });
+  const peerUids = gateOf(options.peerUids);
+  const app = createHttpApp({ logger, ...(fastPath ? { fastPath } : {}), ...(peerUids ? { peerUids } : {}) });
   app.addHook('preClose', (done) => {
     closing = true;
     done();

@@ -19,6 +19,8 @@ export {
   type StateLocation,
 } from './paths.js';
 export type * from './control/types.js';
+// Whether IMDS listeners can refuse other users here (the CLI notes when they cannot).
+export { canTellPeerUids } from './peerUid.js';
 // The session store is light too: a daemon starts reading its sessions before it loads fastify.
 /** What the daemon asks of a cached session it hands out as it is; the CLI asks the same before starting a session. */
 export { UPSTREAM_MIN_LIFE_MS } from './sessions/refreshingCredentials.js';

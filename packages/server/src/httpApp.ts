@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { isLoopback } from './peerPid.js';
+import { USER_NOT_ALLOWED_MESSAGE, type PeerUidDecision, type PeerUidGate } from './peerUid.js';
 import { silentLogger, type Logger } from './logging.js';
 import { errorBody, type WireErrorCode } from './wire.js';
 
@@ -29,6 +30,12 @@ export interface HttpAppOptions {
    * always goes through fastify.
    */
   fastPath?: (request: IncomingMessage, response: ServerResponse) => boolean;
+  /**
+   * Credential listeners: serve only connections this gate allows (the daemon's own user), decided
+   * once per connection as it is accepted. A connection's first request waits for the decision;
+   * the fast path serves only allowed connections, and every route refuses the others (403).
+   */
+  peerUids?: PeerUidGate;
 }
 
 /** Fastify's default; SDK clients reuse connections. */
@@ -62,6 +69,7 @@ export type HttpErrorHandler = (error: HttpError, request: FastifyRequest, reply
  */
 export function createHttpApp(options: HttpAppOptions = {}): FastifyInstance {
   const fastPath = options.fastPath;
+  const gate = options.peerUids;
   const app = Fastify({
     loggerInstance: (options.logger ?? silentLogger()) as FastifyBaseLogger,
     logController: new Fastify.LogController({ disableRequestLogging: true }),
@@ -77,15 +85,34 @@ export function createHttpApp(options: HttpAppOptions = {}): FastifyInstance {
     // Fastify would build a pino child per request to bind its id; nothing here logs per request
     // except the audit trail, and that child costs a third of the throughput.
     childLoggerFactory: (logger) => logger,
-    ...(fastPath
+    ...(fastPath || gate
       ? {
           serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
-            createServer({ ...NODE_SERVER_OPTIONS }, (req, res) => {
-              if (!fastPath(req, res)) handler(req, res);
+            createServer({ ...NODE_SERVER_OPTIONS }, gate ? gatedRequests(gate, fastPath, handler) : (req, res) => {
+              if (!fastPath!(req, res)) handler(req, res);
             }),
         }
       : {}),
   });
+  if (gate) {
+    app.server.on('connection', (socket: Socket) => gate.admit(socket));
+    // Root hook, added before any route: it runs first, ahead of every token check.
+    app.addHook('onRequest', (request, reply, done) => {
+      const socket = request.raw.socket;
+      const known = gate.decided(socket);
+      if (known?.allowed === true) return done();
+      // Refused by the gate too, but the shared guards say why more precisely (PEER_NOT_ALLOWED).
+      if (!isLoopback(socket.remoteAddress)) return done();
+      const refuse = (decision: PeerUidDecision) => {
+        // Once per connection: the refusal closes it.
+        request.log.warn({ event: 'peer-user-refused', client: { address: socket.remoteAddress, port: socket.remotePort }, uid: decision.uid }, 'refused a connection of another user');
+        reply.header('connection', 'close');
+        sendError(reply, 403, 'USER_NOT_ALLOWED', USER_NOT_ALLOWED_MESSAGE);
+      };
+      if (known !== undefined) return refuse(known);
+      void gate.decide(socket).then((decision) => (decision.allowed ? done() : refuse(decision)));
+    });
+  }
   // Set here for both kinds of server: fastify applies its timeouts only to servers it creates.
   app.server.headersTimeout = HEADERS_TIMEOUT_MS;
   app.server.requestTimeout = REQUEST_TIMEOUT_MS;
@@ -96,6 +123,26 @@ export function createHttpApp(options: HttpAppOptions = {}): FastifyInstance {
 
   app.setErrorHandler(options.errorHandler ?? defaultErrorHandler);
   return app;
+}
+
+/**
+ * A credential listener's request handler: a connection's first request waits for its uid
+ * decision (made as the connection was accepted); the fast path answers only allowed connections,
+ * fastify everything else (its root onRequest hook refuses the connections not allowed).
+ */
+function gatedRequests(
+  gate: PeerUidGate,
+  fastPath: HttpAppOptions['fastPath'],
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const route = (req: IncomingMessage, res: ServerResponse, allowed: boolean) => {
+    if (!allowed || !fastPath?.(req, res)) handler(req, res);
+  };
+  return (req, res) => {
+    const known = gate.decided(req.socket);
+    if (known !== undefined) return route(req, res, known.allowed);
+    void gate.decide(req.socket).then((decision) => route(req, res, decision.allowed));
+  };
 }
 
 /** Fastify's own errors (validation, body limits) and anything unexpected, as `{Code, Message}`. */

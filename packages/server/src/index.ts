@@ -25,5 +25,6 @@ export {
   type Logger as ServerLogger,
 } from './logging.js';
 export { defaultPeerPidResolver, isLoopback, noPeerPid, ProcPeerPidResolver, type PeerPidResolver, type PeerSocket } from './peerPid.js';
+export { canTellPeerUids, defaultPeerUidGate, openPeerUidGate, ProcPeerUidGate, USER_NOT_ALLOWED_MESSAGE, type PeerUidDecision, type PeerUidGate } from './peerUid.js';
 export { MAX_HEADER_BYTES, HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './httpApp.js';
 export { SERVER_VERSION } from './version.js';

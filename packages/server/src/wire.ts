@@ -38,6 +38,7 @@ export type WireErrorCode =
   | 'UNAUTHORIZED'
   | 'HOST_NOT_ALLOWED'
   | 'PEER_NOT_ALLOWED'
+  | 'USER_NOT_ALLOWED'
   | 'ORIGIN_NOT_ALLOWED'
   | 'BODY_NOT_ALLOWED'
   | 'BAD_REQUEST'

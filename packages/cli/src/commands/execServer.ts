@@ -3,6 +3,7 @@ import type { Context } from '../context.js';
 import { stateDir, superviseDaemon } from '../daemonLink.js';
 import { withoutShadowing } from '../format/childEnv.js';
 import { withoutSessionMarker } from '../format/sessionShell.js';
+import { noteIfAnyLocalProcessCanRead } from '../imdsNote.js';
 import { commandLine, runChild, type ExecInput } from './exec.js';
 import { startSession } from './session.js';
 
@@ -22,6 +23,7 @@ export async function execWithServer(input: ExecInput, ctx: Context): Promise<nu
     noSession: input.session === false,
     ownerPid: process.pid,
   });
+  if (input.ec2Server) noteIfAnyLocalProcessCanRead(ctx.stderr);
   const env = { ...withoutSessionMarker(withoutShadowing(ctx.env)), ...created.env };
   const watch = superviseDaemon(ctx, created.id);
   try {

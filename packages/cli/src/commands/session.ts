@@ -6,6 +6,7 @@ import { daemon, mfaCodeForDaemon, runningDaemon, stateDir, unlockKeyring } from
 import { SHADOWING_VARIABLES, mergeNoProxy } from '../format/childEnv.js';
 import { shellQuote } from '../format/exportFormats.js';
 import { SESSION_SHELL_VARIABLE } from '../format/sessionShell.js';
+import { noteIfAnyLocalProcessCanRead } from '../imdsNote.js';
 import { durationSeconds, mfaTokenOption } from './options.js';
 
 export interface SessionStartInput {
@@ -27,6 +28,7 @@ export async function sessionStart(input: SessionStartInput, ctx: Context): Prom
     region: input.region,
     lazy: input.lazy,
   });
+  if (input.imds) noteIfAnyLocalProcessCanRead(ctx.stderr);
   // Marks the shell as pointed at a session, not inside `vault exec`: see sessionShell.ts.
   const created = { ...session, env: { ...session.env, [SESSION_SHELL_VARIABLE]: session.id } };
   if (input.format === 'json') {

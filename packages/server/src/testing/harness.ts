@@ -60,7 +60,7 @@ export function createHarness(options: HarnessOptions = {}) {
     logger: log.logger,
     audit,
   });
-  const app = buildServer({ sessions: registry, port: TEST_PORT, audit });
+  const app = buildServer({ sessions: registry, port: TEST_PORT, audit, peerUids: false });
 
   const start = async (request: Partial<CreateSessionRequest> = {}): Promise<{ session: Session; source: FakeCredentialSource }> => {
     const session = await registry.create({ profile: 'account-a', kind: 'ecs', ...request });
@@ -88,7 +88,7 @@ export function createHarness(options: HarnessOptions = {}) {
 
 /** An IMDS app for a session, with helpers that speak IMDSv2. */
 export function imdsClient(session: Session, clock: ManualClock, audit: AuditLog, port = IMDS_TEST_PORT) {
-  const app: FastifyInstance = buildImdsServer(session, { port, audit, clock });
+  const app: FastifyInstance = buildImdsServer(session, { port, audit, clock, peerUids: false });
   const host = `127.0.0.1:${port}`;
   const token = async (ttl = '21600'): Promise<string> => {
     const res = await app.inject({ method: 'PUT', url: '/latest/api/token', headers: { host, 'x-aws-ec2-metadata-token-ttl-seconds': ttl } });
