@@ -223,7 +223,7 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
   removeQuietly(paths.stateFile);
 
   const clock = options.clock ?? systemClock;
-  let closeLog: (() => void) | undefined;
+  let closeLog: (() => Promise<void>) | undefined;
   let logger = options.logger;
   if (!logger) {
     const opened = openLogFile(paths.logFile);
@@ -348,7 +348,7 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
     await Promise.allSettled([server.close(), control.close()]);
     cleanupFiles();
     logger.error({ event: 'daemon-start-failed', message: (error as Error).message }, 'daemon could not start');
-    closeLog?.();
+    await closeLog?.();
     throw error;
   }
 
@@ -418,7 +418,7 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
         cleanupFiles();
         await audit.drain();
         logger.info({ event: 'daemon-stopped' }, 'daemon stopped');
-        closeLog?.();
+        await closeLog?.();
         resolveClosed();
       })();
       return stopping;

@@ -62,20 +62,22 @@ export function silentLogger(): Logger {
  * The daemon's log file, created 0600 before pino opens it (a log holds client pids and profile
  * names; no secrets, but nobody else's business either). Writes are asynchronous and batched
  * (4 KiB or once a second, whichever comes first) so an audit line per request costs neither a
- * blocked response nor a write(2) each; `close()` flushes what is left.
+ * blocked response nor a write(2) each. `close()` resolves once every line is on disk, in order —
+ * including a batch whose write was still in flight (a stop reports done only when its audit trail
+ * is complete).
  */
-export function openLogFile(path: string): { logger: Logger; close: () => void } {
+export function openLogFile(path: string): { logger: Logger; close: () => Promise<void> } {
   closeSync(openSync(path, 'a', 0o600));
   chmodSync(path, 0o600);
   const destination = pino.destination({ dest: path, sync: false, mkdir: false, mode: 0o600, minLength: 4096, periodicFlush: 1000 });
-  const close = () => {
-    try {
-      destination.flushSync();
-    } catch {
-      // not open yet, or already closed: nothing buffered is lost by the end() below
-    }
-    destination.end();
-  };
+  let closed: Promise<void> | undefined;
+  // end() writes what is buffered after the write in flight, then fsyncs and closes.
+  const close = (): Promise<void> =>
+    (closed ??= new Promise((resolve) => {
+      destination.once('close', () => resolve());
+      destination.once('error', () => resolve());
+      destination.end();
+    }));
   return { logger: createLogger(destination), close };
 }
 
