@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CredentialKeyring, VaultError, isVaultError, mfaTokenSource } from '@vault/core';
-import { checkedStateLocation, DaemonClient, UPSTREAM_MIN_LIFE_MS, daemonPaths, ensureDaemon, stateDirInUse, type StateLocation } from '@vault/server/client';
+import { checkedStateLocation, DaemonClient, UPSTREAM_MIN_LIFE_MS, daemonPaths, ensureDaemon, isProcessAlive, readPidFile, stateDirInUse, type StateLocation } from '@vault/server/client';
 import type { Context } from './context.js';
 import { daemonEnvironment } from './daemonEnvironment.js';
 import { DAEMON_STDIO_WITH_PASSPHRASE, PASSPHRASE_FD, PASSPHRASE_FD_VARIABLE, sendPassphrase } from './daemonPassphrase.js';
@@ -39,8 +39,8 @@ export function daemonLocationEnv(ctx: Context): NodeJS.ProcessEnv {
 export function removeLegacyLeftovers(location: StateLocation): void {
   if (location.legacy === undefined) return;
   const paths = daemonPaths(location.legacy);
-  const pid = readPid(paths.pidFile);
-  if (pid === undefined || isAlive(pid)) return;
+  const pid = readPidFile(paths.pidFile);
+  if (pid === undefined || isProcessAlive(pid)) return;
   for (const file of [paths.socket, paths.stateFile, paths.pidFile]) rmSync(file, { force: true });
 }
 
@@ -82,31 +82,6 @@ export async function unlockKeyring(ctx: Context): Promise<void> {
   if (keyring.backend === 'file') await new CredentialKeyring(keyring).profiles().then((names) => names[0] && keyring.get(names[0]));
 }
 
-function readPid(file: string): number | undefined {
-  try {
-    const pid = Number.parseInt(readFileSync(file, 'utf8').trim(), 10);
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Alive and not a zombie (a daemon killed with -9 stays one until its parent reaps it). */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return true; // not Linux, or it ended just now (the next check sees that)
-  }
-}
-
 /**
  * The pid a daemon left behind when it ended without cleaning up (killed, crashed): its pid file
  * is still there and names a process that is gone. A daemon that stops cleanly removes it.
@@ -115,8 +90,8 @@ function isAlive(pid: number): boolean {
 export function crashedDaemon(ctx: Context): { pid: number; stateDir: string } | undefined {
   const location = stateLocationOf(ctx);
   for (const dir of [location.dir, ...(location.legacy === undefined ? [] : [location.legacy])]) {
-    const pid = readPid(daemonPaths(dir).pidFile);
-    if (pid !== undefined) return isAlive(pid) ? undefined : { pid, stateDir: dir };
+    const pid = readPidFile(daemonPaths(dir).pidFile);
+    if (pid !== undefined) return isProcessAlive(pid) ? undefined : { pid, stateDir: dir };
   }
   return undefined;
 }
@@ -131,9 +106,9 @@ export async function runningDaemon(ctx: Context): Promise<DaemonClient | undefi
   const client = new DaemonClient({ stateDir: dir });
   if (await client.isRunning()) return client;
   // A daemon killed in the old place counts too: the new one restores its sessions.
-  const pid = readPid(daemonPaths(dir).pidFile) ?? crashedDaemon(ctx)?.pid;
+  const pid = readPidFile(daemonPaths(dir).pidFile) ?? crashedDaemon(ctx)?.pid;
   if (pid === undefined) return undefined;
-  if (isAlive(pid)) {
+  if (isProcessAlive(pid)) {
     // Starting, or hung: never start a second daemon beside a live one.
     throw new VaultError('DAEMON_UNAVAILABLE', `the vault daemon (pid ${pid}) does not answer on its socket`, {
       hint: `wait a moment and try again; see its log at ${client.logFile}`,
@@ -164,22 +139,22 @@ export interface DaemonWatch {
 export function superviseDaemon(ctx: Context, sessionId: string, options: { intervalMs?: number } = {}): DaemonWatch {
   // Followed when a restart moves the daemon (from the old place to the new one).
   let paths = daemonPaths(stateDir(ctx));
-  let pid = readPid(paths.pidFile);
+  let pid = readPidFile(paths.pidFile);
   let stopped = false;
   let busy = false;
   let failedOnce = false;
 
   const check = async () => {
-    if (stopped || busy || (pid !== undefined && isAlive(pid))) return;
+    if (stopped || busy || (pid !== undefined && isProcessAlive(pid))) return;
     busy = true;
     try {
-      const current = readPid(paths.pidFile);
+      const current = readPidFile(paths.pidFile);
       if (current === undefined) {
         ctx.stderr.write(`vault: the credential daemon was stopped; session ${sessionId} ended with it\n`);
         watch.stop();
         return;
       }
-      if (current !== pid && isAlive(current)) {
+      if (current !== pid && isProcessAlive(current)) {
         // Another command restarted it already.
         pid = current;
         return;

@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import type { ChildProcess } from 'node:child_process';
 import { VaultError, type TemporaryCredentials, type VaultErrorCode } from '@vault/core';
 import { daemonPaths, defaultStateDir } from './paths.js';
+import { isProcessAlive, readPidFile } from './processes.js';
 
 // The CLI loads this module alone (`@vault/server/client`) so that talking to the daemon never
 // loads fastify; it needs the paths too.
@@ -19,6 +20,7 @@ export {
   type StateLocation,
 } from './paths.js';
 export type * from './control/types.js';
+export { isProcessAlive, readPidFile } from './processes.js';
 // Whether IMDS listeners can refuse other users here (the CLI notes when they cannot).
 export { canTellPeerUids } from './peerUid.js';
 // The session store is light too: a daemon starts reading its sessions before it loads fastify.
@@ -48,6 +50,12 @@ export interface DaemonClientOptions {
   timeoutMs?: number;
 }
 
+/**
+ * How long a stopping daemon may take: it stops its sessions, saves the (now empty) set to the
+ * keyring, waits up to 2 s for audit lines still waiting on a pid lookup, and writes out its log.
+ */
+const SHUTDOWN_TIMEOUT_MS = 15_000;
+
 /** Error codes a connection attempt gives when no daemon is behind the socket. */
 const NOT_RUNNING = new Set(['ENOENT', 'ECONNREFUSED', 'ENOTSOCK', 'ECONNRESET', 'EPIPE']);
 
@@ -67,12 +75,14 @@ const KNOWN_CODES = new Set<string>([
 export class DaemonClient {
   readonly socketPath: string;
   readonly logFile: string;
+  private readonly pidFile: string;
   private readonly timeoutMs: number;
 
   constructor(options: DaemonClientOptions = {}) {
     const paths = daemonPaths(options.stateDir ?? defaultStateDir());
     this.socketPath = options.socketPath ?? paths.socket;
     this.logFile = paths.logFile;
+    this.pidFile = paths.pidFile;
     this.timeoutMs = options.timeoutMs ?? 30_000;
   }
 
@@ -120,8 +130,25 @@ export class DaemonClient {
     return this.request('POST', `/sessions/${encodeURIComponent(id)}/renew`, mfaToken === undefined ? {} : { mfaToken });
   }
 
-  async shutdown(): Promise<void> {
+  /**
+   * Asks the daemon to stop and returns once it has: its socket and pid file are gone and, when it
+   * is another process, that process has ended (a `vault server stop` that printed "stopped" while
+   * the daemon was still forgetting its sessions let the next `server start` find it running).
+   * Fails with DAEMON_UNAVAILABLE, naming the pid, if that takes longer than `stopTimeoutMs`.
+   */
+  async shutdown(stopTimeoutMs = SHUTDOWN_TIMEOUT_MS): Promise<void> {
+    const pid = readPidFile(this.pidFile);
     await this.request('POST', '/shutdown', {});
+    const stopped = () => !existsSync(this.socketPath) && readPidFile(this.pidFile) !== pid && (pid === undefined || pid === process.pid || !isProcessAlive(pid));
+    const deadline = Date.now() + stopTimeoutMs;
+    while (!stopped()) {
+      if (Date.now() >= deadline) {
+        throw new VaultError('DAEMON_UNAVAILABLE', `the vault daemon${pid === undefined ? '' : ` (pid ${pid})`} did not stop within ${Math.round(stopTimeoutMs / 1000)} s`, {
+          hint: `see its log at ${this.logFile}${pid === undefined ? '' : `; \`kill ${pid}\` ends it`}`,
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
   }
 
   /**
@@ -218,19 +245,8 @@ function toVaultError(body: unknown, status: number): VaultError {
 
 /** Whether the pid file names a live process other than `spawned` (a daemon another command started). */
 function otherDaemonStarting(stateDir: string, spawned: number | undefined): boolean {
-  let pid: number;
-  try {
-    pid = Number.parseInt(readFileSync(daemonPaths(stateDir).pidFile, 'utf8').trim(), 10);
-  } catch {
-    return false;
-  }
-  if (!Number.isInteger(pid) || pid <= 0 || pid === spawned) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  const pid = readPidFile(daemonPaths(stateDir).pidFile);
+  return pid !== undefined && pid !== spawned && isProcessAlive(pid);
 }
 
 export interface EnsureDaemonOptions {

@@ -371,6 +371,20 @@ describe('DaemonClient', () => {
     const client = new DaemonClient({ stateDir: dir.stateDir });
     await expect(client.listSessions()).rejects.toMatchObject({ code: 'DAEMON_UNAVAILABLE' });
   });
+
+  it('shutdown() returns once the daemon has stopped: its pid file and socket are gone, even when stopping takes a while', async () => {
+    // A keyring that takes its time to forget the sessions (a loaded machine, a slow Secret Service).
+    const slowStore = {
+      load: async () => ({ records: [], skipped: [] }),
+      save: () => new Promise<void>((resolve) => setTimeout(resolve, 400)),
+      clear: async () => false,
+    };
+    const f = track(await startTestDaemon({ sessionStore: slowStore }));
+    await f.client.createSession({ profile: 'account-a', kind: 'ecs' });
+    await f.client.shutdown();
+    expect(existsSync(f.daemon.paths.pidFile)).toBe(false);
+    expect(existsSync(f.daemon.paths.socket)).toBe(false);
+  });
 });
 
 describe('ensureDaemon', () => {

@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { isVaultError, systemClock, VaultError, type Clock } from '@vault/core';
 import { buildImdsServer, buildServer } from './buildServer.js';
@@ -11,7 +11,8 @@ import type { BackoffPolicy } from './sessions/refreshingCredentials.js';
 import { systemScheduler, type Scheduler } from './sessions/scheduler.js';
 import { SessionRegistry } from './sessions/sessionRegistry.js';
 import type { ImdsListener, Session, SessionOwnerInfo } from './sessions/session.js';
-import { credentialPortOf, isOwnerAlive, isProcessAlive, loadForRestore, type LoadedForRestore } from './sessions/restore.js';
+import { isProcessAlive, readPidFile } from './processes.js';
+import { credentialPortOf, isOwnerAlive, loadForRestore, type LoadedForRestore } from './sessions/restore.js';
 import type { SessionStore } from './sessions/sessionStore.js';
 import { listenOnLoopback } from './listenPort.js';
 import { SERVER_VERSION } from './version.js';
@@ -112,20 +113,6 @@ export interface Daemon {
 /** Unix socket paths are limited to 108 bytes on Linux (104 on macOS). */
 const MAX_SOCKET_PATH = 103;
 
-/** Alive and not a zombie: a daemon killed with -9 may linger as one until its parent reaps it. */
-function isAlive(pid: number): boolean {
-  return isProcessAlive(pid);
-}
-
-function readPid(pidFile: string): number | undefined {
-  try {
-    const pid = Number.parseInt(readFileSync(pidFile, 'utf8').trim(), 10);
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function removeQuietly(path: string): void {
   try {
     unlinkSync(path);
@@ -136,7 +123,7 @@ function removeQuietly(path: string): void {
 
 /** Removes the pid file only while it still names `pid`: never another daemon's fresh claim. */
 function removePidFileOf(pidFile: string, pid: number): void {
-  if (readPid(pidFile) === pid) removeQuietly(pidFile);
+  if (readPidFile(pidFile) === pid) removeQuietly(pidFile);
 }
 
 /** The state directory: created 0700, and refused when someone else owns it. */
@@ -167,8 +154,8 @@ async function claimStateDir(paths: DaemonPaths, graceMs: number): Promise<numbe
       hint: 'stop it with `vault server stop`, or use it as it is',
     });
   }
-  const pid = readPid(paths.pidFile);
-  if (pid !== undefined && pid !== process.pid && isAlive(pid)) {
+  const pid = readPidFile(paths.pidFile);
+  if (pid !== undefined && pid !== process.pid && isProcessAlive(pid)) {
     let age = Number.POSITIVE_INFINITY;
     try {
       age = Date.now() - statSync(paths.pidFile).mtimeMs;

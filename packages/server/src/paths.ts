@@ -1,8 +1,8 @@
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { VaultError } from '@vault/core';
-import { isProcessAlive } from './sessions/restore.js';
+import { isProcessAlive, readPidFile } from './processes.js';
 
 export interface DaemonPaths {
   stateDir: string;
@@ -110,15 +110,6 @@ export function daemonPaths(stateDir: string = defaultStateDir()): DaemonPaths {
   };
 }
 
-function readPid(file: string): number | undefined {
-  try {
-    const pid = Number.parseInt(readFileSync(file, 'utf8').trim(), 10);
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * The state directory of the daemon to talk to: the location's, except while a daemon started
  * before the move to XDG_RUNTIME_DIR still runs in ~/.vault/daemon (its pid file names a live
@@ -128,7 +119,7 @@ function readPid(file: string): number | undefined {
  * restores its sessions (withMovedRecords).
  */
 export function stateDirInUse(location: StateLocation): string {
-  if (location.legacy === undefined || readPid(daemonPaths(location.dir).pidFile) !== undefined) return location.dir;
-  const pid = readPid(daemonPaths(location.legacy).pidFile);
+  if (location.legacy === undefined || readPidFile(daemonPaths(location.dir).pidFile) !== undefined) return location.dir;
+  const pid = readPidFile(daemonPaths(location.legacy).pidFile);
   return pid !== undefined && isProcessAlive(pid) ? location.legacy : location.dir;
 }

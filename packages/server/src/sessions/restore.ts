@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import type { TemporaryCredentials } from '@vault/core';
 import type { CredentialSource, CredentialSourceFactory, SessionSourceRequest } from '../credentialSource.js';
+import { isProcessAlive, procStat } from '../processes.js';
 import type { SessionOwnerInfo } from './session.js';
 import type { SessionRecord, SessionStore } from './sessionStore.js';
 
@@ -68,36 +68,6 @@ export class RestoredSource implements CredentialSource {
     const source = await this.source();
     return source.mfaSessionUsable ? source.mfaSessionUsable() : undefined;
   }
-}
-
-/** /proc/PID/stat: the state letter and the start time (field 22), or undefined off Linux. */
-function procStat(pid: number): { state: string; startTime: string } | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // The command name (field 2) is in parentheses and may hold spaces: split after the last ')'.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  const state = fields[0];
-  const startTime = fields[19];
-  return state !== undefined && startTime !== undefined ? { state, startTime } : undefined;
-}
-
-/**
- * Whether a process exists and is not a zombie. A daemon killed with -9 whose parent does not reap
- * it stays a zombie, and `kill(pid, 0)` still succeeds on one.
- */
-export function isProcessAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  const stat = procStat(pid);
-  return !(stat && (stat.state === 'Z' || stat.state === 'X'));
 }
 
 /** What identifies a session's owner process across a daemon restart (pid plus start time on Linux). */
