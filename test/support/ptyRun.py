@@ -4,7 +4,8 @@ so ^C written to the terminal becomes SIGINT for that whole group (the line disc
 
 usage: ptyRun.py STEPS_JSON -- ARGV...
 STEPS_JSON is a list of ["file", PATH] (wait until PATH exists), ["text", TEXT] (wait until the
-terminal has printed TEXT) and ["send", TEXT] (type TEXT). Prints one JSON line: everything the
+terminal has printed TEXT), ["send", TEXT] (type TEXT) and ["pause", SECONDS] (let the terminal
+run). Prints one JSON line: everything the
 terminal showed, and the exit code or the signal that ended the command.
 """
 import json
@@ -45,6 +46,11 @@ def pump(timeout):
 for kind, value in steps:
     if kind == "send":
         os.write(fd, value.encode())
+        continue
+    if kind == "pause":
+        until = time.time() + float(value)
+        while time.time() < until:
+            pump(0.02)
         continue
     while time.time() < deadline:
         if kind == "file" and os.path.exists(value):
