@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { CredentialKeyring, VaultError, isVaultError, mfaTokenSource } from '@vault/core';
 import { checkedStateLocation, DaemonClient, UPSTREAM_MIN_LIFE_MS, daemonPaths, ensureDaemon, isProcessAlive, readPidFile, stateDirInUse, type StateLocation } from '@vault/server/client';
 import type { Context } from './context.js';
-import { daemonEnvironment } from './daemonEnvironment.js';
+import { daemonEnvironment } from './environment/daemonEnvironment.js';
 import { DAEMON_STDIO_WITH_PASSPHRASE, PASSPHRASE_FD, PASSPHRASE_FD_VARIABLE, sendPassphrase } from './daemonPassphrase.js';
 import { mfaPrompt } from './prompt/mfaPrompt.js';
 

@@ -5,8 +5,8 @@ import { VaultError } from '@vault/core';
 import type { Context } from '../context.js';
 import { credentialsFromDaemon } from '../daemonCredentials.js';
 import { dieOfSignalOnExit } from '../exitSignal.js';
-import { childEnvironment } from '../format/childEnv.js';
-import { enclosingExec, withoutSessionMarker } from '../format/sessionShell.js';
+import { childEnvironment } from '../environment/childEnvironment.js';
+import { enclosingExec, withoutSessionMarker } from '../environment/sessionShell.js';
 import { chainOptions, type CredentialOptions } from './options.js';
 
 export interface ExecInput extends CredentialOptions {

@@ -1,8 +1,8 @@
 import { DaemonClient } from '@vault/server/client';
 import type { Context } from '../context.js';
 import { stateDir, superviseDaemon } from '../daemonLink.js';
-import { withoutShadowing } from '../format/childEnv.js';
-import { withoutSessionMarker } from '../format/sessionShell.js';
+import { withoutShadowing } from '../environment/childEnvironment.js';
+import { withoutSessionMarker } from '../environment/sessionShell.js';
 import { noteIfAnyLocalProcessCanRead } from '../imdsNote.js';
 import { commandLine, runChild, type ExecInput } from './exec.js';
 import { startSession } from './session.js';

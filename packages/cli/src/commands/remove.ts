@@ -1,6 +1,6 @@
 import { VaultError } from '@vault/core';
 import type { Context } from '../context.js';
-import { profilesUsingKey } from './sessionsOf.js';
+import { profilesUsingKey } from '../profilesUsingKey.js';
 
 export interface RemoveInput {
   profile: string;

@@ -3,9 +3,9 @@ import { DaemonClient } from '@vault/server/client';
 import type { CreatedSession, SessionSummary } from '@vault/server';
 import type { Context } from '../context.js';
 import { daemon, mfaCodeForDaemon, runningDaemon, stateDir, unlockKeyring } from '../daemonLink.js';
-import { SHADOWING_VARIABLES, mergeNoProxy } from '../format/childEnv.js';
+import { SHADOWING_VARIABLES, mergeNoProxy } from '../environment/childEnvironment.js';
 import { shellQuote } from '../format/exportFormats.js';
-import { SESSION_SHELL_VARIABLE } from '../format/sessionShell.js';
+import { SESSION_SHELL_VARIABLE } from '../environment/sessionShell.js';
 import { noteIfAnyLocalProcessCanRead } from '../imdsNote.js';
 import { durationSeconds, mfaTokenOption } from './options.js';
 

@@ -1,5 +1,5 @@
 import { formatExpiration, type Credentials } from '@vault/core';
-import { credentialVariables } from './childEnv.js';
+import { credentialVariables } from '../environment/childEnvironment.js';
 
 export type ExportFormat = 'env' | 'export-env' | 'json' | 'ini';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { childEnvironment, mergeNoProxy, SHADOWING_VARIABLES } from './childEnv.js';
+import { childEnvironment, mergeNoProxy, SHADOWING_VARIABLES } from '../environment/childEnvironment.js';
 import { credentialProcessJson, formatCredentials, shellQuote } from './exportFormats.js';
 
 const creds = {

@@ -5,7 +5,7 @@ import { VaultError } from '../errors.js';
 import { CredentialKeyring } from '../keyring/credentialKeyring.js';
 import { MemoryKeyring } from '../keyring/memoryKeyring.js';
 import { SessionKeyring } from '../keyring/sessionKeyring.js';
-import { CredentialChain } from '../providers/credentialChain.js';
+import { CredentialChain } from '../chain/credentialChain.js';
 import type { AssumeRoleInput, StsGateway } from '../sts/stsGateway.js';
 import { parseConfigFile } from './configFile.js';
 import { ConfigLoader } from './configLoader.js';

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { ProfileConfig } from '../config/profileConfig.js';
 import { VaultError } from '../errors.js';
-import { fromSessionToken } from '../providers/fromSessionToken.js';
+import { fromSessionToken } from '../chain/sources/fromSessionToken.js';
 import { SdkStsGateway, type StsRequestHandler } from './sdkStsGateway.js';
 import { resolveStsTarget } from './stsEndpoint.js';
 

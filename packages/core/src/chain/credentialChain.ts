@@ -11,10 +11,10 @@ import type { SessionKeyring, SessionType } from '../keyring/sessionKeyring.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { resolveStsTarget } from '../sts/stsEndpoint.js';
 import type { StsGateway } from '../sts/stsGateway.js';
-import { fromAssumeRole } from './fromAssumeRole.js';
-import { fromCredentialProcess } from './fromCredentialProcess.js';
-import { fromSessionToken } from './fromSessionToken.js';
-import { fromStoredKey } from './fromStoredKey.js';
+import { fromAssumeRole } from './sources/fromAssumeRole.js';
+import { fromCredentialProcess } from './sources/fromCredentialProcess.js';
+import { fromSessionToken } from './sources/fromSessionToken.js';
+import { fromStoredKey } from './sources/fromStoredKey.js';
 import { singleFlight } from './memoize.js';
 import type { MfaRequest } from './mfaToken.js';
 

@@ -1,6 +1,6 @@
-import type { Credentials, TemporaryCredentials } from '../credentials.js';
-import type { GetSessionTokenInput, StsGateway, StsTarget } from '../sts/stsGateway.js';
-import { toStsError } from '../sts/stsErrors.js';
+import type { Credentials, TemporaryCredentials } from '../../credentials.js';
+import type { GetSessionTokenInput, StsGateway, StsTarget } from '../../sts/stsGateway.js';
+import { toStsError } from '../../sts/stsErrors.js';
 
 /** One GetSessionToken call (with the MFA code when given), errors turned into one-line messages. */
 export async function fromSessionToken(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chainEnvironmentKey } from './chainEnvironment.js';
+import { chainEnvironmentKey } from './resolutionFingerprint.js';
 
 describe('chainEnvironmentKey', () => {
   const base = { AWS_CONFIG_FILE: '/home/u/.aws/config' };

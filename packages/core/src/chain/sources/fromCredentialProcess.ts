@@ -1,7 +1,7 @@
-import type { Credentials } from '../credentials.js';
-import { VaultError } from '../errors.js';
-import { withoutVaultSecrets } from '../vaultSecrets.js';
-import { runBoundedProcess } from './boundedProcess.js';
+import type { Credentials } from '../../credentials.js';
+import { VaultError } from '../../errors.js';
+import { withoutVaultSecrets } from '../../vaultSecrets.js';
+import { runBoundedProcess } from '../../process/boundedProcess.js';
 
 /** A credential_process that prints more than this is broken; stop instead of buffering it. */
 const MAX_OUTPUT = 64 * 1024;

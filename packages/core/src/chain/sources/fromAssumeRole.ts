@@ -1,6 +1,6 @@
-import type { AssumedRoleCredentials, Credentials } from '../credentials.js';
-import type { AssumeRoleInput, StsGateway, StsTarget } from '../sts/stsGateway.js';
-import { toStsError } from '../sts/stsErrors.js';
+import type { AssumedRoleCredentials, Credentials } from '../../credentials.js';
+import type { AssumeRoleInput, StsGateway, StsTarget } from '../../sts/stsGateway.js';
+import { toStsError } from '../../sts/stsErrors.js';
 
 /** One AssumeRole call, errors turned into one-line messages naming the role and profile. */
 export async function fromAssumeRole(

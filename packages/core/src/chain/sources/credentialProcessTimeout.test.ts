@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { VaultError } from '../errors.js';
+import { VaultError } from '../../errors.js';
 import { fromCredentialProcess } from './fromCredentialProcess.js';
 
 function alive(pid: number): boolean {

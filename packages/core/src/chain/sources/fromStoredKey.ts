@@ -1,7 +1,7 @@
-import { chainOf, describeChain, type ProfileConfig } from '../config/profileConfig.js';
-import type { Credentials } from '../credentials.js';
-import { VaultError } from '../errors.js';
-import type { CredentialKeyring } from '../keyring/credentialKeyring.js';
+import { chainOf, describeChain, type ProfileConfig } from '../../config/profileConfig.js';
+import type { Credentials } from '../../credentials.js';
+import { VaultError } from '../../errors.js';
+import type { CredentialKeyring } from '../../keyring/credentialKeyring.js';
 
 export interface StoredKey {
   /** The profile whose stored key this is (the profile itself or one it includes). */

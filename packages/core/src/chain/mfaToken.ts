@@ -1,7 +1,7 @@
 import { MFA_CODE } from '../config/validate.js';
 import { VaultError } from '../errors.js';
 import { withoutVaultSecrets } from '../vaultSecrets.js';
-import { runBoundedProcess } from './boundedProcess.js';
+import { runBoundedProcess } from '../process/boundedProcess.js';
 
 export interface MfaRequest {
   serial: string;

@@ -28,7 +28,7 @@ export const DAEMON_VARIABLES: readonly string[] = [
   'AWS_VAULT_FILE_DIR',
   'VAULT_STATE_DIR',
   // STS endpoints, region, AWS_MIN_TTL and the session and role durations: the environment
-  // fingerprint a command's request carries (chainEnvironment.ts) must equal the daemon's, or the
+  // fingerprint a command's request carries (core chain/resolutionFingerprint.ts) must equal the daemon's, or the
   // daemon refuses to answer it.
   ...RESOLUTION_VARIABLES,
   // The keychain backend reaches the Secret Service over the session bus; libsecret and the
