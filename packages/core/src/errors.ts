@@ -3,35 +3,38 @@
  * a one-line `message` saying what is wrong, and a `hint` saying what to do about it.
  * Messages never carry secret values; callers must not interpolate keys or tokens into them.
  */
-export type VaultErrorCode =
-  | 'CONFIG_PARSE'
-  | 'PROFILE_NOT_FOUND'
-  | 'PROFILE_CYCLE'
-  | 'PROFILE_NO_CREDENTIALS'
-  | 'PROFILE_INVALID'
-  | 'KEYRING_UNAVAILABLE'
-  | 'KEYRING_LOCKED'
-  | 'KEYRING_BAD_PASSPHRASE'
-  | 'KEYRING_CORRUPT'
-  | 'KEYRING_WRITE'
-  | 'KEY_NOT_FOUND'
-  | 'MFA_REQUIRED'
-  | 'MFA_INVALID'
-  | 'STS_ACCESS_DENIED'
-  | 'STS_EXPIRED_TOKEN'
-  | 'STS_INVALID_CLIENT_TOKEN'
-  | 'STS_THROTTLED'
-  | 'STS_UNAVAILABLE'
-  | 'STS_FAILED'
-  | 'USAGE'
+export const VAULT_ERROR_CODES = [
+  'CONFIG_PARSE',
+  'PROFILE_NOT_FOUND',
+  'PROFILE_CYCLE',
+  'PROFILE_NO_CREDENTIALS',
+  'PROFILE_INVALID',
+  'KEYRING_UNAVAILABLE',
+  'KEYRING_LOCKED',
+  'KEYRING_BAD_PASSPHRASE',
+  'KEYRING_CORRUPT',
+  'KEYRING_WRITE',
+  'KEY_NOT_FOUND',
+  'MFA_REQUIRED',
+  'MFA_INVALID',
+  'STS_ACCESS_DENIED',
+  'STS_EXPIRED_TOKEN',
+  'STS_INVALID_CLIENT_TOKEN',
+  'STS_THROTTLED',
+  'STS_UNAVAILABLE',
+  'STS_FAILED',
+  'USAGE',
   /** The person cancelled a prompt (^C, ^D): the CLI exits 130, as a shell does for ^C. */
-  | 'CANCELLED'
-  | 'NESTED_VAULT'
-  | 'DAEMON_UNAVAILABLE'
-  | 'DAEMON_MISMATCH'
-  | 'SESSION_NOT_FOUND'
-  | 'SESSION_NEEDS_MFA'
-  | 'INTERNAL';
+  'CANCELLED',
+  'NESTED_VAULT',
+  'DAEMON_UNAVAILABLE',
+  'DAEMON_MISMATCH',
+  'SESSION_NOT_FOUND',
+  'SESSION_NEEDS_MFA',
+  'INTERNAL',
+] as const;
+
+export type VaultErrorCode = (typeof VAULT_ERROR_CODES)[number];
 
 export interface VaultErrorOptions {
   hint?: string;

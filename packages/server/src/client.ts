@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import type { ChildProcess } from 'node:child_process';
-import { VaultError, type TemporaryCredentials, type VaultErrorCode } from '@vault/core';
+import { VAULT_ERROR_CODES, VaultError, type TemporaryCredentials, type VaultErrorCode } from '@vault/core';
 import { daemonPaths, defaultStateDir } from './paths.js';
 import { isProcessAlive, readPidFile } from './processes.js';
 
@@ -59,13 +59,8 @@ const SHUTDOWN_TIMEOUT_MS = 15_000;
 /** Error codes a connection attempt gives when no daemon is behind the socket. */
 const NOT_RUNNING = new Set(['ENOENT', 'ECONNREFUSED', 'ENOTSOCK', 'ECONNRESET', 'EPIPE']);
 
-const KNOWN_CODES = new Set<string>([
-  'CONFIG_PARSE', 'PROFILE_NOT_FOUND', 'PROFILE_CYCLE', 'PROFILE_NO_CREDENTIALS', 'PROFILE_INVALID',
-  'KEYRING_UNAVAILABLE', 'KEYRING_LOCKED', 'KEYRING_BAD_PASSPHRASE', 'KEYRING_CORRUPT', 'KEYRING_WRITE',
-  'KEY_NOT_FOUND', 'MFA_REQUIRED', 'MFA_INVALID', 'STS_ACCESS_DENIED', 'STS_EXPIRED_TOKEN',
-  'STS_INVALID_CLIENT_TOKEN', 'STS_THROTTLED', 'STS_UNAVAILABLE', 'STS_FAILED', 'USAGE', 'NESTED_VAULT',
-  'DAEMON_UNAVAILABLE', 'DAEMON_MISMATCH', 'SESSION_NOT_FOUND', 'SESSION_NEEDS_MFA', 'INTERNAL',
-]);
+/** A code the daemon sends back is kept when the CLI knows it (the daemon may be another version). */
+const KNOWN_CODES: ReadonlySet<string> = new Set(VAULT_ERROR_CODES);
 
 /**
  * The CLI's side of the control API: node:http over the daemon's Unix socket. Every method

@@ -15,7 +15,8 @@ export async function server(input: ServerInput, ctx: Context): Promise<number> 
     case 'run':
       return runInForeground(ctx);
     case 'start': {
-      await unlockForDaemon(ctx);
+      // Opens the keyring now (asking for a file passphrase on the terminal) so the daemon is handed it.
+      await unlockKeyring(ctx);
       const client = await daemon(ctx);
       const status = await client.status();
       ctx.stderr.write(`vault daemon running: pid ${status.pid}, credentials on 127.0.0.1:${status.port}, ${status.sessions} session(s)\n`);
@@ -54,11 +55,6 @@ export async function server(input: ServerInput, ctx: Context): Promise<number> 
       return 0;
     }
   }
-}
-
-/** Opens the keyring now (asking for a file passphrase on the terminal) so the daemon is handed it. */
-export async function unlockForDaemon(ctx: Context): Promise<void> {
-  await unlockKeyring(ctx);
 }
 
 /**
