@@ -25,5 +25,6 @@ export * from './chain/credentialChain.js';
 export * from './chain/resolutionFingerprint.js';
 export * from './vaultSecrets.js';
 export * from './keyring/fileKeyring.js';
+export { fileKeyringFileName, fileKeyringKeyName } from './keyring/fileNames.js';
 export * from './keyring/keytarKeyring.js';
 export * from './keyring/openKeyring.js';

@@ -11,10 +11,9 @@ import {
   FILE_KEYRING_MAX_PBES2_COUNT,
   FILE_KEYRING_PBES2_COUNT,
   FileKeyring,
-  fileKeyringFileName,
-  fileKeyringKeyName,
   type FileKeyringOptions,
 } from './fileKeyring.js';
+import { fileKeyringFileName, fileKeyringKeyName } from './fileNames.js';
 
 const PASS = 'correct horse battery staple';
 const FAST = 1000; // PBES2 count for tests that do not look at the KDF itself

@@ -3,6 +3,7 @@ import { constants as fsConstants, promises as nodeFs } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { join, sep } from 'node:path';
 import { VaultError } from '../errors.js';
+import { fileKeyringFileName, keyForFileName, TEMP_PREFIX, usableFileName } from './fileNames.js';
 import type { Keyring } from './keyring.js';
 
 /**
@@ -64,9 +65,6 @@ export const FILE_KEYRING_MAX_PBES2_COUNT = 1_300_000;
 const ALG = 'PBES2-HS256+A128KW';
 const ENC = 'A256GCM';
 const READ_ALGS = ['PBES2-HS256+A128KW', 'PBES2-HS384+A192KW', 'PBES2-HS512+A256KW'];
-/** Temp files start with `.%tmp-`: `%t` is never produced by the escaping, so no key maps to one. */
-const TEMP_PREFIX = '.%tmp-';
-const NAME_MAX_BYTES = 255;
 
 const encoder = new TextEncoder();
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -107,53 +105,6 @@ export interface FileKeyringOptions {
 
 /** Items a daemon remembers at most (each a few hundred bytes); the oldest is forgotten first. */
 const REMEMBERED_MAX = 256;
-
-/** aws-vault's file name for a key: `percent.Encode(key, "/")` — only `/` and `%` are escaped. */
-export function fileKeyringFileName(key: string): string {
-  let out = '';
-  for (const ch of key) {
-    if (ch === '/' || ch === '%') {
-      for (const byte of encoder.encode(ch)) out += '%' + byte.toString(16).toUpperCase().padStart(2, '0');
-    } else {
-      out += ch;
-    }
-  }
-  return out;
-}
-
-/** The inverse (`percent.Decode`): every `%XX` hex pair becomes that byte. */
-export function fileKeyringKeyName(fileName: string): string {
-  const bytes = Buffer.from(fileName, 'utf8');
-  const out: number[] = [];
-  for (let i = 0; i < bytes.length; i++) {
-    const byte = bytes[i]!;
-    if (byte === 0x25 && i + 2 < bytes.length && isHex(bytes[i + 1]!) && isHex(bytes[i + 2]!)) {
-      out.push(parseInt(String.fromCharCode(bytes[i + 1]!, bytes[i + 2]!), 16));
-      i += 2;
-    } else {
-      out.push(byte);
-    }
-  }
-  return Buffer.from(out).toString('utf8');
-}
-
-function isHex(byte: number): boolean {
-  return (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x46) || (byte >= 0x61 && byte <= 0x66);
-}
-
-/** A file name is an item's only if the escaping produces exactly it (so temp files and strays are not). */
-function keyForFileName(fileName: string): string | undefined {
-  if (fileName.startsWith(TEMP_PREFIX)) return undefined;
-  const key = fileKeyringKeyName(fileName);
-  return fileKeyringFileName(key) === fileName ? key : undefined;
-}
-
-function usableFileName(key: string): string | undefined {
-  const name = fileKeyringFileName(key);
-  if (name === '' || name === '.' || name === '..' || name.includes('\0') || name.includes(sep)) return undefined;
-  if (Buffer.byteLength(name, 'utf8') > NAME_MAX_BYTES) return undefined;
-  return name;
-}
 
 /** Go's `time.Now().String()` shape, in UTC: `2006-01-02 15:04:05.123 +0000 UTC` (jose2go ignores it). */
 function goTimeString(date: Date): string {
