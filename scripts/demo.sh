@@ -15,7 +15,7 @@ cleanup() {
 trap cleanup EXIT
 
 # The STS stand-in with the README example's accounts: central user + MFA device (code 123456), two roles.
-node packages/core/dist/testing/stsStandInMain.js >"$sts_out" &
+node packages/stand-ins/dist/stsStandInMain.js >"$sts_out" &
 sts_pid=$!
 for _ in $(seq 50); do grep -q url "$sts_out" 2>/dev/null && break; sleep 0.1; done
 sts_url=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8").split("\n")[0]).url)' "$sts_out")

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { CredentialKeyring, ManualClock, MemoryKeyring, SdkStsGateway } from '@vault/core';
-import { startStsStandIn } from '@vault/core/testing';
+import { startStsStandIn } from '@vault/stand-ins';
 import { AuditLog, CONTAINER_REFRESH_POLICY, IMDS_REFRESH_POLICY, ManualScheduler, SessionRegistry, coreSourceFactory } from '@vault/server';
 import { MFA_SERIAL, ROLE_A } from '../lib/machine.mjs';
 

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startStsStandIn } from '@vault/core/testing';
+import { startStsStandIn } from '@vault/stand-ins';
 import { run, runOk } from './proc.mjs';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CredentialKeyring, FileKeyring } from '@vault/core';
-import type { IssuedKey } from '@vault/core/testing';
+import type { IssuedKey } from '@vault/stand-ins';
 import { findLeaks } from '../support/leaks.js';
 import { World } from '../support/world.js';
 import { expectOneLineError, runVault, type VaultRun } from './cli.js';

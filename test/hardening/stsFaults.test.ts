@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CredentialKeyring, ManualClock, MemoryKeyring, SdkStsGateway } from '@vault/core';
-import { startStsStandIn, type StsFaultKind, type StsStandIn } from '@vault/core/testing';
+import { startStsStandIn, type StsFaultKind, type StsStandIn } from '@vault/stand-ins';
 import { coreSourceFactory, DaemonClient, DEFAULT_BACKOFF, ManualScheduler, startDaemon, type Daemon, type Session } from '@vault/server';
 import { tempStateDir } from '../../packages/server/src/testing/daemonFixture.js';
 import { cmdlineOf, findLeaks } from '../support/leaks.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CredentialKeyring, ManualClock, MemoryKeyring, SdkStsGateway } from '@vault/core';
-import { startStsStandIn, type StsStandIn } from '@vault/core/testing';
+import { startStsStandIn, type StsStandIn } from '@vault/stand-ins';
 import { AuditLog, buildServer, coreSourceFactory, ManualScheduler, SessionRegistry, type Session } from '@vault/server';
 import { captureLogger } from '../../packages/server/src/testing/harness.js';
 import { readmeConfig, MFA_SERIAL, ROLE_A, ROLE_B } from '../support/world.js';

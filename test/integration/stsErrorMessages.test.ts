@@ -10,7 +10,7 @@ import {
   parseConfigFile,
   systemClock,
 } from '@vault/core';
-import { startStsStandIn, type StsFault, type StsStandIn } from '@vault/core/testing';
+import { startStsStandIn, type StsFault, type StsStandIn } from '@vault/stand-ins';
 import { readmeConfig, MFA_SERIAL, ROLE_A, ROLE_B } from '../support/world.js';
 
 /**

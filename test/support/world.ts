@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startStsStandIn, type StsStandIn } from '@vault/core/testing';
+import { startStsStandIn, type StsStandIn } from '@vault/stand-ins';
 import { VAULT_BIN, vault, type RunResult } from './cli.js';
 import { environOf, findLeaks } from './leaks.js';
 

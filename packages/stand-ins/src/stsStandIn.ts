@@ -8,8 +8,7 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { systemClock, type Clock } from '../clock.js';
-import { formatExpiration } from '../credentials.js';
+import { formatExpiration, systemClock, type Clock } from '@vault/core';
 import { headersFromRaw, verifySigV4 } from './sigv4.js';
 
 // ---------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { AssumeRoleCommand, GetCallerIdentityCommand, GetSessionTokenCommand, STSClient } from '@aws-sdk/client-sts';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ManualClock } from '../clock.js';
+import { ManualClock } from '@vault/core';
 import { demoFixture, loadFixture, startStsStandIn, type StsStandIn } from './stsStandIn.js';
 
 const REGION = 'ap-northeast-1';

@@ -1,7 +1,7 @@
 /**
  * Runs the STS stand-in as its own process (README demo, benchmarks):
  *
- *   node packages/core/dist/testing/stsStandInMain.js [--port N] [--fixture FILE] [--check-request-time]
+ *   node packages/stand-ins/dist/stsStandInMain.js [--port N] [--fixture FILE] [--check-request-time]
  *
  * Without --fixture it loads `demoFixture` (the central user, MFA device and two roles of the README's Configuration example).
  * Prints one JSON line, {"url":"http://127.0.0.1:PORT"}, once listening (plus "users" with the
