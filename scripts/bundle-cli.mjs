@@ -19,7 +19,7 @@ if (version('cli') !== version('server') || version('cli') !== version('core')) 
   throw new Error('bundle-cli: packages/{core,server,cli} must share one version');
 }
 
-// The CLI's workspace reaches every package inlined (core's ini through the hoisted node_modules).
+// The CLI's workspace reaches every package inlined (through the hoisted node_modules).
 const requireFrom = createRequire(`${repo}packages/cli/package.json`);
 const outdir = `${repo}packages/cli/bundle`;
 rmSync(outdir, { recursive: true, force: true });
@@ -36,11 +36,11 @@ await build({
     {
       name: 'inline',
       setup(b) {
-        // Our own workspaces (one copy of each class), and commander and ini: small, pure-JS and
-        // needed by every command, cheaper inlined than loaded through node's CommonJS-from-ESM
+        // Our own workspaces (one copy of each class), and commander: small, pure-JS and needed
+        // by every command, cheaper inlined than loaded through node's CommonJS-from-ESM
         // path (which parses each file twice). Resolved as node would, through each package's
         // exports.
-        b.onResolve({ filter: /^(@vault\/[^/]+(\/.*)?|commander|ini)$/ }, (args) => ({ path: requireFrom.resolve(args.path) }));
+        b.onResolve({ filter: /^(@vault\/[^/]+(\/.*)?|commander)$/ }, (args) => ({ path: requireFrom.resolve(args.path) }));
       },
     },
   ],
