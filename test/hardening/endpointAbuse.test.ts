@@ -583,7 +583,10 @@ describe('endpoint abuse against a live daemon: nothing but the legitimate clien
     expect(legit + legitImds).toBeGreaterThan(100);
     expect(after.heapUsed - before.heapUsed).toBeLessThan(30 * 1024 * 1024);
     expect(after.rss - before.rss).toBeLessThan(30 * 1024 * 1024);
-  });
+    // 11,000 requests, half on fresh connections (each decided by a read of /proc/net/tcp): about
+    // 16 s on a quiet 2-vCPU machine, past 30 s when other suites load it. A bound on a hang, not
+    // a timing requirement.
+  }, 120_000);
 
   it('no secret in the daemon log, audit log, state files or process arguments; the audit trail names only what was served', async () => {
     const cmdline = cmdlineOf(process.pid);
