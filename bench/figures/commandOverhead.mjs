@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { AWS_CLI } from '../lib/machine.mjs';
 import { run } from '../lib/proc.mjs';
 import { interleaved, median, round } from '../lib/stats.mjs';
@@ -18,7 +17,7 @@ export async function commandOverhead(machine, { rounds }) {
   };
   for (const backend of backends) {
     // "no daemon": a state directory where none runs; "daemon": the backend's own, with a live session.
-    const noDaemon = machine.env(backend, { VAULT_STATE_DIR: join(machine.home, `.vault-none-${backend}`) });
+    const noDaemon = machine.env(backend, { VAULT_STATE_DIR: machine.stateDir(`.vault-none-${backend}`) });
     const withDaemon = machine.env(backend);
     sides[`exec ${backend}`] = () => time(process.execPath, machine.vaultArgs(['exec', 'account-a', '--', 'true']), noDaemon);
     sides[`exec ${backend} +daemon`] = () => time(process.execPath, machine.vaultArgs(['exec', 'account-a', '--', 'true']), withDaemon);

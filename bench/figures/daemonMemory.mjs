@@ -10,7 +10,7 @@ import { round } from '../lib/stats.mjs';
  * (its own state directory), so nothing else it served counts.
  */
 export async function daemonMemory(machine, { backend, sessions = 100, imdsShare = 0.2, requestsPerSession = 20 }) {
-  const stateDir = join(machine.home, '.vault-memory');
+  const stateDir = machine.stateDir('.vault-memory');
   const env = { VAULT_STATE_DIR: stateDir };
   await machine.vault(backend, ['server', 'start'], env);
   const pid = JSON.parse(readFileSync(join(stateDir, 'daemon.json'), 'utf8')).pid;

@@ -73,6 +73,13 @@ export class Machine {
     this.sessions = {};
   }
 
+  /** A daemon state directory under the bench HOME, made 0700 (vault refuses a missing one). */
+  stateDir(name) {
+    const dir = join(this.home, name);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    return dir;
+  }
+
   /** A user's shell for one backend; each backend has its own daemon state directory. */
   env(backend, extra = {}) {
     const env = {
@@ -80,7 +87,7 @@ export class Machine {
       HOME: this.home,
       AWS_ENDPOINT_URL_STS: this.sts.url,
       AWS_VAULT_BACKEND: backend,
-      VAULT_STATE_DIR: join(this.home, `.vault-${backend}`),
+      VAULT_STATE_DIR: this.stateDir(`.vault-${backend}`),
       DBUS_SESSION_BUS_ADDRESS: process.env.DBUS_SESSION_BUS_ADDRESS,
       XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR,
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
