@@ -5,7 +5,7 @@ import { buildImdsServer, buildServer } from './buildServer.js';
 import { DaemonClient } from './client.js';
 import { buildControlServer } from './control/controlServer.js';
 import type { CredentialSourceFactory } from './credentialSource.js';
-import { AuditLog, openLogFile, type Logger } from './logging.js';
+import { AuditLog, openLogFile, type LineStream, type Logger } from './logging.js';
 import type { PeerPidResolver } from './peerPid.js';
 import type { BackoffPolicy } from './sessions/refreshingCredentials.js';
 import { systemScheduler, type Scheduler } from './sessions/scheduler.js';
@@ -211,13 +211,15 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
 
   const clock = options.clock ?? systemClock;
   let closeLog: (() => Promise<void>) | undefined;
+  let logStream: LineStream | undefined;
   let logger = options.logger;
   if (!logger) {
     const opened = openLogFile(paths.logFile);
     logger = opened.logger;
     closeLog = opened.close;
+    logStream = opened.stream;
   }
-  const audit = new AuditLog(logger, options.peerPids ?? true);
+  const audit = new AuditLog(logger, options.peerPids ?? true, logStream);
   if (stalePid !== undefined && stalePid !== process.pid) {
     logger.warn({ event: 'stale-daemon-files', pid: stalePid }, 'removed the pid file and socket of a daemon that did not stop cleanly (crashed or killed)');
   }

@@ -66,7 +66,7 @@ export function silentLogger(): Logger {
  * including a batch whose write was still in flight (a stop reports done only when its audit trail
  * is complete).
  */
-export function openLogFile(path: string): { logger: Logger; close: () => Promise<void> } {
+export function openLogFile(path: string): { logger: Logger; stream: LineStream; close: () => Promise<void> } {
   closeSync(openSync(path, 'a', 0o600));
   chmodSync(path, 0o600);
   const destination = pino.destination({ dest: path, sync: false, mkdir: false, mode: 0o600, minLength: 4096, periodicFlush: 1000 });
@@ -78,11 +78,19 @@ export function openLogFile(path: string): { logger: Logger; close: () => Promis
       destination.once('error', () => resolve());
       destination.end();
     }));
-  return { logger: createLogger(destination), close };
+  return { logger: createLogger(destination), stream: destination, close };
+}
+
+/** Where log lines go: the destination a logger from createLogger writes to. */
+export interface LineStream {
+  write(line: string): unknown;
 }
 
 /** Per audit-line kind of one connection: when each request was served, and how to bind its line once the pid is known. */
-type WaitingLines = Map<string, { times: number[]; bind: (pid: number | undefined) => string }>;
+type WaitingLines = Map<string, { times: number[]; bind: (pid: number | undefined) => Served }>;
+
+/** Writes one audit line of a connection's kind; `servedAt` when it is written after the fact. */
+type Served = (servedAt?: string) => void;
 
 export type CredentialRoute = 'ecs' | 'ecs-role' | 'imds' | 'control-export' | 'control-resolve';
 
@@ -103,9 +111,14 @@ export class AuditLog {
    * connection, session and route (a child logger's bindings), and a keep-alive client's later
    * requests each append `{"level":30,"time":…` + that text to the log stream directly.
    */
-  private readonly byConnection = new WeakMap<object, Map<string, string>>();
-  /** The stream the logger writes to, when info lines are enabled at all. */
-  private readonly stream: { write(line: string): unknown } | undefined;
+  private readonly byConnection = new WeakMap<object, Map<string, Served>>();
+  /**
+   * The stream the logger writes to, when the caller handed it over (openLogFile's) and info lines
+   * are enabled: served lines are then written to it directly, in the shape pino writes (the
+   * logger comes from createLogger, whose only base field is the pid). Without it they go through
+   * a child logger — the same line, at pino's cost.
+   */
+  private readonly stream: LineStream | undefined;
   /**
    * Requests served on a connection whose pid lookup has not finished: per line kind, the times
    * they were served (a number each — under load a new connection serves thousands of requests
@@ -118,16 +131,31 @@ export class AuditLog {
   constructor(
     readonly logger: Logger,
     pids: PeerPidResolver | boolean = true,
+    stream?: LineStream,
   ) {
     this.pids = pids === true ? defaultPeerPidResolver() : pids === false ? noPeerPid : pids;
     this.auditLogger = logger.child({}, { redact: { paths: [...AUDIT_REDACT_PATHS], censor: REDACTED } });
-    const symbols = pino.symbols as unknown as { streamSym: symbol };
-    this.stream = logger.isLevelEnabled('info') ? (logger as unknown as Record<symbol, { write(line: string): unknown }>)[symbols.streamSym] : undefined;
+    this.stream = stream !== undefined && logger.isLevelEnabled('info') ? stream : undefined;
   }
 
-  /** The line pino would write for `child.info(SERVED)`, with the time of now. */
-  private writeServed(suffix: string): void {
-    this.stream?.write(`{"level":30,"time":${Date.now()}${suffix}`);
+  /**
+   * How a served line of these bindings is written. Fast path: `{"level":30,"time":…` + the
+   * bindings serialized once here, as pino serializes a child's (`,"key":JSON` each, after the
+   * base pid) — ids, names, addresses and pids only, nothing the redact paths would censor.
+   * packages/server/src/auditLine.test.ts compares the two byte for byte, so a pino that changed
+   * its line would fail there.
+   */
+  private served(bindings: Record<string, unknown>): Served {
+    const stream = this.stream;
+    if (stream === undefined) {
+      const child = this.auditLogger.child(bindings);
+      return (servedAt) => (servedAt === undefined ? child.info(SERVED) : child.info({ servedAt }, SERVED));
+    }
+    let bound = `,"pid":${process.pid}`;
+    for (const [key, value] of Object.entries(bindings)) bound += `,${JSON.stringify(key)}:${JSON.stringify(value)}`;
+    const line = `${bound},"msg":${SERVED_JSON}}\n`;
+    return (servedAt) =>
+      stream.write(servedAt === undefined ? `{"level":30,"time":${Date.now()}${line}` : `{"level":30,"time":${Date.now()}${bound},"servedAt":${JSON.stringify(servedAt)},"msg":${SERVED_JSON}}\n`);
   }
 
   /**
@@ -140,12 +168,12 @@ export class AuditLog {
     let children = this.byConnection.get(socket);
     const cached = children?.get(key);
     if (cached !== undefined) {
-      this.writeServed(cached);
+      cached();
       return;
     }
-    const bind = (pid: number | undefined): string => {
+    const bind = (pid: number | undefined): Served => {
       const client = pid === undefined ? { address: socket.remoteAddress, port: socket.remotePort } : { address: socket.remoteAddress, port: socket.remotePort, pid };
-      const child = this.auditLogger.child({
+      const served = this.served({
         audit: 'credentials-served',
         session: session.id,
         profile: session.profile,
@@ -153,24 +181,21 @@ export class AuditLog {
         ...(roleArn === undefined ? {} : { roleArn }),
         client,
       });
-      // pino's own serialization of the bindings (`,"pid":…,"audit":…,"client":{…}`), redaction applied.
-      const chindings = (child as unknown as Record<symbol, string>)[(pino.symbols as unknown as { chindingsSym: symbol }).chindingsSym];
-      const suffix = `${chindings},"msg":${JSON.stringify(SERVED)}}\n`;
       children = this.byConnection.get(socket);
       if (!children) {
         children = new Map();
         this.byConnection.set(socket, children);
       }
-      children.set(key, suffix);
-      return suffix;
+      children.set(key, served);
+      return served;
     };
     if (this.pids === noPeerPid || socket.remotePort === undefined) {
-      this.writeServed(bind(undefined));
+      bind(undefined)();
       return;
     }
     const settled = this.pids.settled?.(socket);
     if (settled !== undefined) {
-      this.writeServed(bind(settled.pid));
+      bind(settled.pid)();
       return;
     }
     // The pid lookup has not finished: note when this was served; the lines are written, saying
@@ -195,9 +220,8 @@ export class AuditLog {
   private writeWaiting(socket: object, lines: WaitingLines, pid: number | undefined): void {
     this.waiting.delete(socket);
     for (const [key, { times, bind }] of lines) {
-      const suffix = this.byConnection.get(socket)?.get(key) ?? bind(pid);
-      const now = Date.now();
-      for (const time of times) this.stream?.write(`{"level":30,"time":${now},"servedAt":"${new Date(time).toISOString()}"${suffix}`);
+      const served = this.byConnection.get(socket)?.get(key) ?? bind(pid);
+      for (const time of times) served(new Date(time).toISOString());
     }
   }
 
@@ -241,3 +265,4 @@ export class AuditLog {
 }
 
 const SERVED = 'credentials served';
+const SERVED_JSON = JSON.stringify(SERVED);
