@@ -3,7 +3,7 @@ import { run } from '../lib/proc.mjs';
 import { interleaved, median, round } from '../lib/stats.mjs';
 
 /**
- * Figures 3 and 4: what a command costs with a cached session. Every side is a fresh process,
+ * Figures 3 and 4: what a command costs with cached credentials. Every side is a fresh process,
  * timed from spawn to exit, one after another in rotating order, `rounds` times; medians.
  *   floor:  node -e 0 (starting Node at all)
  *   AWS CLI: /usr/bin/aws configure export-credentials --profile cli-account-a, answered from its

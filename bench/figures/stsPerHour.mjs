@@ -71,7 +71,7 @@ export async function stsPerHour(_machine, { hours = 8, everyMs = 10_000 } = {})
     const perSession = { ecs: keys.ecs.size, imds: keys.imds.size };
     const total = sts.count('AssumeRole');
     // Refreshes happen every (1 h − refreshAhead) while the MFA session can still be used, i.e.
-    // until 5 min before its end (the chain's minimum TTL for reusing a cached session).
+    // until 5 min before its end (the chain's minimum TTL for reusing cached credentials).
     const usable = hours * HOUR - MFA_SESSION_MIN_TTL_MS;
     const expected = {
       ecs: Math.ceil(usable / (HOUR - CONTAINER_REFRESH_POLICY.refreshAheadMs)),

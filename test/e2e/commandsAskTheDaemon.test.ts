@@ -36,7 +36,7 @@ describe.each(BACKENDS)('exec and export ask a running daemon instead of opening
     }
   });
 
-  it('exec with a cached session: the daemon answers from its keyring, no STS call, the same credentials as before', async () => {
+  it('exec with cached credentials: the daemon answers from its keyring, no STS call, the same credentials as before', async () => {
     const before = world.mintingCalls();
     const noDaemonHere = join(world.home, 'no-daemon-here');
     mkdirSync(noDaemonHere, { recursive: true, mode: 0o700 }); // a VAULT_STATE_DIR that is missing is refused

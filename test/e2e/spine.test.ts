@@ -117,7 +117,7 @@ describe.each(BACKENDS)('vault on its own, %s backend: add, then exec, export an
     expect(ini).toMatch(new RegExp(`^\\[account-a\\]\naws_access_key_id=${json.AccessKeyId}\n`));
   });
 
-  it('list shows the cached sessions with time left', async () => {
+  it('list shows the cached credentials with time left', async () => {
     const listed = await world.vault(['list']);
     expect(listed.code).toBe(0);
     expect(listed.stdout).toMatch(/central-account\s+central-account\s+sts\.GetSessionToken:\d+h\d\dm/);

@@ -78,7 +78,7 @@ interface Poller {
 
 /**
  * The README example's profiles under names of this file's own: the keychain (service `vault`) is shared by
- * every test file in the D-Bus session, and these keep this file's keys and cached sessions apart.
+ * every test file in the D-Bus session, and these keep this file's keys and cached credentials apart.
  */
 const CONFIG = `[profile crash-central]
 region = ap-northeast-1

@@ -5,7 +5,7 @@ import {
   CredentialKeyring,
   MemoryKeyring,
   SdkStsGateway,
-  SessionKeyring,
+  CredentialCache,
   VaultError,
   parseConfigFile,
   systemClock,
@@ -43,7 +43,7 @@ describe('STS failures as one-line errors (real SDK, STS stand-in)', () => {
     const config = new ConfigLoader(parseConfigFile(readmeConfig(), '/test/config'), { env }).load(profile);
     return new CredentialChain(config, {
       credentials: new CredentialKeyring(keyring),
-      sessions: new SessionKeyring(keyring),
+      cache: new CredentialCache(keyring),
       sts: new SdkStsGateway({ maxAttempts: 1, requestTimeoutMs: 2_000 }),
       clock: systemClock,
       env,
@@ -89,7 +89,7 @@ describe('STS failures as one-line errors (real SDK, STS stand-in)', () => {
     const config = new ConfigLoader(parseConfigFile(readmeConfig(), '/test/config'), { env }).load('account-a');
     const error = await new CredentialChain(config, {
       credentials: new CredentialKeyring(keyring),
-      sessions: new SessionKeyring(keyring),
+      cache: new CredentialCache(keyring),
       sts: new SdkStsGateway({ maxAttempts: 1, requestTimeoutMs: 2_000 }),
       clock: systemClock,
       env,

@@ -4,7 +4,7 @@ import {
   CredentialChain,
   CredentialKeyring,
   SdkStsGateway,
-  SessionKeyring,
+  CredentialCache,
   configFilePath,
   mfaTokenSource,
   openKeyring,
@@ -104,8 +104,8 @@ export class Context {
     return new CredentialKeyring(await this.keyring());
   }
 
-  async sessionKeyring(): Promise<SessionKeyring> {
-    return new SessionKeyring(await this.keyring());
+  async credentialCache(): Promise<CredentialCache> {
+    return new CredentialCache(await this.keyring());
   }
 
   sts(): StsGateway {
@@ -126,7 +126,7 @@ export class Context {
       profile,
       {
         credentials: new CredentialKeyring(keyring),
-        sessions: new SessionKeyring(keyring),
+        cache: new CredentialCache(keyring),
         sts: this.sts(),
         clock: this.clock,
         env: this.env,

@@ -11,7 +11,7 @@ const BACKENDS = 'keychain (also secret-service, wincred) or file';
 
 /**
  * Builds the command table. Each command's module is imported only when that command runs,
- * so `vault exec` with a cached session never loads the AWS SDK or the server.
+ * so `vault exec` with cached credentials never loads the AWS SDK or the server.
  */
 function program(run: (load: () => Promise<CommandRun<any>>, input: unknown) => Promise<void>): Command {
   const root = new Command('vault')
@@ -31,7 +31,7 @@ function program(run: (load: () => Promise<CommandRun<any>>, input: unknown) => 
   root
     .command('remove')
     .alias('rm')
-    .description("delete a profile's stored key and its cached sessions")
+    .description("delete a profile's stored key and the credentials cached from it")
     .argument('<profile>')
     .option('-f, --force', 'do not ask for confirmation')
     .action((profile: string, opts: object) => run(() => import('./commands/remove.js').then((m) => m.remove), { profile, ...opts }));
@@ -39,15 +39,15 @@ function program(run: (load: () => Promise<CommandRun<any>>, input: unknown) => 
   root
     .command('list')
     .alias('ls')
-    .description('list profiles, stored keys and cached sessions')
+    .description('list profiles, stored keys and cached credentials (STS results)')
     .option('--profiles', 'only the profile names')
     .option('--credentials', 'only the names of profiles with a stored key')
-    .option('--sessions', 'only the cached sessions')
+    .option('--sessions', 'only the cached credentials (aws-vault: sessions)')
     .action((opts: object) => run(() => import('./commands/list.js').then((m) => m.list), opts));
 
   root
     .command('clear')
-    .description('remove cached sessions (of one profile, or all)')
+    .description('remove cached credentials (of one profile, or all)')
     .argument('[profile]')
     .action((profile: string | undefined, opts: object) => run(() => import('./commands/clear.js').then((m) => m.clear), { profile, ...opts }));
 

@@ -1,7 +1,7 @@
 import { chainOf, type ConfigLoader } from '@vault/core';
 
 /**
- * Profiles whose cached sessions come from `keyOwner`'s stored key: the owner itself and every
+ * Profiles whose cached credentials come from `keyOwner`'s stored key: the owner itself and every
  * declared profile whose chain starts at it. Replacing or removing the key must drop all of them.
  */
 export function profilesUsingKey(config: ConfigLoader, keyOwner: string): Set<string> {

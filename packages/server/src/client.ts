@@ -24,7 +24,7 @@ export { isProcessAlive, readPidFile } from './processes.js';
 // Whether IMDS listeners can refuse other users here (the CLI notes when they cannot).
 export { canTellPeerUids } from './peerUid.js';
 // The session store is light too: a daemon starts reading its sessions before it loads fastify.
-/** What the daemon asks of a cached session it hands out as it is; the CLI asks the same before starting a session. */
+/** What the daemon asks of cached credentials it hands out as they are; the CLI asks the same before starting a session. */
 export { UPSTREAM_MIN_LIFE_MS } from './sessions/refreshingCredentials.js';
 export { KeyringSessionStore, storeScope, type SessionRecord, type SessionStore, type SessionLoadResult } from './sessions/sessionStore.js';
 export { withMovedRecords } from './sessions/movedSessionStore.js';

@@ -52,7 +52,7 @@ class CountingSts implements StsGateway {
   }
 }
 
-/** Counts the cached sessions written, the cost the keyring pays for every refetch. */
+/** Counts the cached credentials written, the cost the keyring pays for every refetch. */
 class CountingKeyring extends MemoryKeyring {
   sessionWrites = 0;
   override async set(key: string, value: string, label?: string): Promise<void> {

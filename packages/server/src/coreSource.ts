@@ -2,7 +2,7 @@ import {
   ConfigLoader,
   CredentialChain,
   CredentialKeyring,
-  SessionKeyring,
+  CredentialCache,
   VaultError,
   chainEnvironmentKey,
   configFilePath,
@@ -56,7 +56,7 @@ export function coreSourceFactory(options: CoreSourceOptions): CredentialSourceF
           },
         },
         // The daemon refreshes ahead on its own schedule, so it always asks STS for fresh role
-        // credentials, and takes a cached session as its output only with life enough to serve
+        // credentials, and takes cached credentials as its output only with life enough to serve
         // it; a shorter one means a new GetSessionToken (a new MFA code: needs-mfa).
         { durationSeconds: request.durationSeconds, roleCache: false, minLifeMs: UPSTREAM_MIN_LIFE_MS, noSession: request.noSession === true },
       );
@@ -169,7 +169,7 @@ async function chainFor(
     profile,
     {
       credentials: new CredentialKeyring(keyring),
-      sessions: new SessionKeyring(keyring),
+      cache: new CredentialCache(keyring),
       sts: options.sts,
       clock: options.clock,
       env: options.env,

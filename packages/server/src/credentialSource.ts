@@ -47,7 +47,7 @@ export interface CredentialSource {
 export interface CredentialSourceFactory {
   create(request: SessionSourceRequest): Promise<CredentialSource>;
   /**
-   * Credentials for a profile resolved as `vault exec` would (cached sessions in the keyring
+   * Credentials for a profile resolved as `vault exec` would (cached credentials in the keyring
    * first), for a command that asks the daemon instead of opening the keyring itself: the daemon
    * holds the unlocked keyring, like ssh-agent. Never prompts and never hands out a long-term key.
    */

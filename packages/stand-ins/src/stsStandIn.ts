@@ -230,7 +230,7 @@ interface UserKey {
   user: User;
 }
 
-interface SessionKey {
+interface CacheKey {
   kind: 'session';
   accessKeyId: string;
   secretAccessKey: string;
@@ -255,7 +255,7 @@ interface RoleKey {
   transitiveTagKeys: string[];
 }
 
-type KeyRecord = UserKey | SessionKey | RoleKey;
+type KeyRecord = UserKey | CacheKey | RoleKey;
 
 /** An STS error reply. */
 class StsError extends Error {
@@ -786,7 +786,7 @@ class StandIn implements StsStandIn {
     if (caller.kind !== 'user') throw new StsError(403, 'AccessDenied', 'Cannot call GetSessionToken with session credentials');
     const mfa = this.checkMfa(params);
     const seconds = duration ?? 43200;
-    const key: SessionKey = {
+    const key: CacheKey = {
       kind: 'session',
       accessKeyId: newAccessKeyId('ASIA'),
       secretAccessKey: newSecret(),
@@ -926,7 +926,7 @@ function packedPolicySize(tags: StsTag[]): number {
   return Math.max(1, Math.min(100, Math.ceil((bytes * 100) / 2048)));
 }
 
-function credentialsXml(key: SessionKey | RoleKey): string {
+function credentialsXml(key: CacheKey | RoleKey): string {
   return (
     `    <Credentials>\n      <AccessKeyId>${key.accessKeyId}</AccessKeyId>\n` +
     `      <SecretAccessKey>${xmlEscape(key.secretAccessKey)}</SecretAccessKey>\n` +

@@ -38,10 +38,10 @@ export async function add(input: AddInput, ctx: Context): Promise<number> {
   }
   const credentials = await ctx.credentialKeyring();
   await credentials.set(input.profile, { accessKeyId, secretAccessKey });
-  // Sessions made with the old key belong to it: drop them so the next command uses the new one.
-  const sessions = await ctx.sessionKeyring();
+  // Credentials cached from the old key belong to it: drop them so the next command uses the new one.
+  const cache = await ctx.credentialCache();
   const config = await ctx.config();
-  await sessions.clear(profilesUsingKey(config, input.profile));
+  await cache.clear(profilesUsingKey(config, input.profile));
   ctx.stderr.write(`Added credentials to profile "${input.profile}" in vault (${credentials.keyring.backend} backend)\n`);
   if (!config.has(input.profile)) {
     ctx.stderr.write(`note: profile "${input.profile}" is not in ${config.path}; add [profile ${input.profile}] to set its region and MFA device\n`);

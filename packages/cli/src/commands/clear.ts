@@ -5,8 +5,8 @@ export interface ClearInput {
 }
 
 export async function clear(input: ClearInput, ctx: Context): Promise<number> {
-  const sessions = await ctx.sessionKeyring();
-  const cleared = await sessions.clear(input.profile ? new Set([input.profile]) : undefined);
-  ctx.stderr.write(`Cleared ${cleared} session${cleared === 1 ? '' : 's'}.\n`);
+  const cache = await ctx.credentialCache();
+  const cleared = await cache.clear(input.profile ? new Set([input.profile]) : undefined);
+  ctx.stderr.write(`Cleared ${cleared} cached credential${cleared === 1 ? '' : 's'}.\n`);
   return 0;
 }

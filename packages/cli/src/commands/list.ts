@@ -1,9 +1,10 @@
-import { formatDuration, parseSessionKey } from '@vault/core';
+import { formatDuration, parseCacheKey } from '@vault/core';
 import type { Context } from '../context.js';
 
 export interface ListInput {
   profiles?: boolean;
   credentials?: boolean;
+  /** aws-vault's `--sessions`: only the cached credentials. */
   sessions?: boolean;
 }
 
@@ -11,22 +12,22 @@ export async function list(input: ListInput, ctx: Context): Promise<number> {
   const config = await ctx.config();
   const keyring = await ctx.keyring();
   const keys = await keyring.keys();
-  const sessions = keys.map(parseSessionKey).filter((k) => k !== undefined);
-  const stored = new Set(keys.filter((k) => parseSessionKey(k) === undefined && !k.startsWith('sts.')));
+  const cached = keys.map(parseCacheKey).filter((k) => k !== undefined);
+  const stored = new Set(keys.filter((k) => parseCacheKey(k) === undefined && !k.startsWith('sts.')));
   const now = ctx.clock.now();
   const names = [...new Set([...config.profileNames(), ...stored])];
 
   if (input.profiles) return print(ctx, config.profileNames());
   if (input.credentials) return print(ctx, [...stored].sort());
   if (input.sessions) {
-    return print(ctx, sessions.filter((s) => s.expiration.getTime() > now).map((s) => `${s.type}:${s.profile}:${formatDuration(s.expiration.getTime() - now)}`));
+    return print(ctx, cached.filter((s) => s.expiration.getTime() > now).map((s) => `${s.type}:${s.profile}:${formatDuration(s.expiration.getTime() - now)}`));
   }
   const rows = names.map((name) => {
-    const live = sessions.filter((s) => s.profile === name && s.expiration.getTime() > now);
+    const live = cached.filter((s) => s.profile === name && s.expiration.getTime() > now);
     const sessionText = live.length ? live.map((s) => `${s.type}:${formatDuration(s.expiration.getTime() - now)}`).join(', ') : '-';
     return [name, stored.has(name) ? name : '-', sessionText];
   });
-  const header = [['Profile', 'Credentials', 'Sessions'], ['=======', '===========', '========']];
+  const header = [['Profile', 'Credentials', 'Cached'], ['=======', '===========', '======']];
   const all = [...header, ...rows];
   const widths = [0, 1].map((i) => Math.max(...all.map((r) => r[i]!.length)) + 2);
   for (const row of all) ctx.stdout.write(`${row[0]!.padEnd(widths[0]!)}${row[1]!.padEnd(widths[1]!)}${row[2]}\n`);

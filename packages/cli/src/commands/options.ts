@@ -22,7 +22,7 @@ export function durationSeconds(raw: string | undefined): number | undefined {
 /**
  * `-t/--mfa-token`, checked the moment a command starts, by every command that takes it (exec,
  * export, exec --server, session start, session renew): a mistyped code is refused here, before
- * the daemon or STS sees it, even when a cached session means it would not have been used.
+ * the daemon or STS sees it, even when cached credentials mean it would not have been used.
  */
 export function mfaTokenOption(raw: string | undefined): string | undefined {
   return raw === undefined ? undefined : checkMfaCode(raw, '--mfa-token');

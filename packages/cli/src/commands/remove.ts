@@ -20,8 +20,8 @@ export async function remove(input: RemoveInput, ctx: Context): Promise<number> 
     }
   }
   await credentials.remove(input.profile);
-  const sessions = await ctx.sessionKeyring();
-  const cleared = await sessions.clear(profilesUsingKey(await ctx.config(), input.profile));
-  ctx.stderr.write(`Deleted credentials for profile "${input.profile}"${cleared ? ` and ${cleared} cached session(s)` : ''}.\n`);
+  const cache = await ctx.credentialCache();
+  const cleared = await cache.clear(profilesUsingKey(await ctx.config(), input.profile));
+  ctx.stderr.write(`Deleted credentials for profile "${input.profile}"${cleared ? ` and ${cleared} cached credential(s)` : ''}.\n`);
   return 0;
 }

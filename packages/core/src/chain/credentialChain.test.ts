@@ -9,7 +9,7 @@ import type { Credentials } from '../credentials.js';
 import { VaultError } from '../errors.js';
 import { CredentialKeyring } from '../keyring/credentialKeyring.js';
 import { MemoryKeyring } from '../keyring/memoryKeyring.js';
-import { SessionKeyring, parseSessionKey } from '../keyring/sessionKeyring.js';
+import { CredentialCache, parseCacheKey } from '../keyring/credentialCache.js';
 import type { AssumeRoleInput, GetSessionTokenInput, StsGateway, StsTarget } from '../sts/stsGateway.js';
 import { CredentialChain, type ChainOptions } from './credentialChain.js';
 
@@ -102,7 +102,7 @@ describe('CredentialChain', () => {
       config.load(profile),
       {
         credentials: new CredentialKeyring(keyring),
-        sessions: new SessionKeyring(keyring),
+        cache: new CredentialCache(keyring),
         sts,
         clock,
         env,
@@ -212,7 +212,7 @@ describe('CredentialChain', () => {
 
   it('sessions are cached in the keyring under aws-vault key names, never elsewhere', async () => {
     await chain('account-a').credentials();
-    const keys = (await keyring.keys()).map(parseSessionKey).filter(Boolean);
+    const keys = (await keyring.keys()).map(parseCacheKey).filter(Boolean);
     expect(keys.map((k) => [k!.type, k!.profile])).toEqual(
       expect.arrayContaining([
         ['sts.GetSessionToken', 'central-account'],
@@ -232,7 +232,7 @@ describe('CredentialChain', () => {
     expect((error as VaultError).toLine()).toMatch(/vault add account-a/);
   });
 
-  it('a cached MFA session STS calls expired is dropped: one new MFA code, a new session, and the role', async () => {
+  it('a cached MFA session STS calls expired is dropped: one new MFA code, a new MFA session, and the role', async () => {
     await chain('account-a').credentials();
     clock.advance(70 * 60_000); // the role credentials are stale, the MFA session looks alive
     const realAssume = sts.assumeRole.bind(sts);
@@ -252,7 +252,7 @@ describe('CredentialChain', () => {
     expect(creds.accessKeyId).toBe('ASIAROLE4');
     expect(codes).toHaveLength(2);
     // The dead session is gone from the keyring; the new one is what the next command finds.
-    const cachedSessions = (await keyring.keys()).map(parseSessionKey).filter((k) => k?.type === 'sts.GetSessionToken');
+    const cachedSessions = (await keyring.keys()).map(parseCacheKey).filter((k) => k?.type === 'sts.GetSessionToken');
     expect(cachedSessions).toHaveLength(1);
     expect(cachedSessions[0]!.expiration.getTime()).toBe(clock.now() + 8 * 3600_000);
   });
@@ -297,7 +297,7 @@ describe('CredentialChain.needsMfaCode', () => {
     const make = () =>
       new CredentialChain(new ConfigLoader(parseConfigFile(CONFIG, '/c')).load('account-a'), {
         credentials: new CredentialKeyring(keyring),
-        sessions: new SessionKeyring(keyring),
+        cache: new CredentialCache(keyring),
         sts: new FakeSts(clock),
         clock,
         env: {},
@@ -311,7 +311,7 @@ describe('CredentialChain.needsMfaCode', () => {
   });
 });
 
-describe('CredentialChain: what a cached session must still be worth', () => {
+describe('CredentialChain: what cached credentials must still be worth', () => {
   let clock: ManualClock;
   let sts: FakeSts;
   let keyring: MemoryKeyring;
@@ -331,7 +331,7 @@ describe('CredentialChain: what a cached session must still be worth', () => {
       config.load(profile),
       {
         credentials: new CredentialKeyring(keyring),
-        sessions: new SessionKeyring(keyring),
+        cache: new CredentialCache(keyring),
         sts,
         clock,
         env: {},
@@ -343,14 +343,14 @@ describe('CredentialChain: what a cached session must still be worth', () => {
       options,
     );
 
-  it('minLifeMs: a GetSessionToken-only profile does not hand out a cached session with less life left', async () => {
+  it('minLifeMs: a GetSessionToken-only profile does not hand out cached credentials with less life left', async () => {
     await chain('central-account').credentials();
     clock.advance(30 * 60_000); // 30 min left on the 1 h session
     expect(await chain('central-account', { minLifeMs: 40 * 60_000 }).needsMfaCode()).toBe(true);
     const creds = await chain('central-account', { minLifeMs: 40 * 60_000 }).credentials();
     expect(sts.calls.map((c) => c.op)).toEqual(['GetSessionToken', 'GetSessionToken']);
     expect(creds.expiration!.getTime() - clock.now()).toBe(3600_000);
-    // Without it the same cached session is reused, as aws-vault does.
+    // Without it the same cached credentials are reused, as aws-vault does.
     expect(await chain('central-account').needsMfaCode()).toBe(false);
   });
 
@@ -362,7 +362,7 @@ describe('CredentialChain: what a cached session must still be worth', () => {
     expect(sts.calls.map((c) => c.op)).toEqual(['GetSessionToken', 'AssumeRole', 'AssumeRole']);
   });
 
-  it('an explicit --duration on a GetSessionToken-only profile is not served from a cached session that ends sooner', async () => {
+  it('an explicit --duration on a GetSessionToken-only profile is not served from cached credentials that ends sooner', async () => {
     await chain('central-account').credentials();
     clock.advance(10 * 60_000); // 50 min left
     expect(await chain('central-account', { durationSeconds: 3600 }).needsMfaCode()).toBe(true);
@@ -370,7 +370,7 @@ describe('CredentialChain: what a cached session must still be worth', () => {
     expect(sts.calls.map((c) => c.op)).toEqual(['GetSessionToken', 'GetSessionToken']);
     expect(creds.expiration!.getTime() - clock.now()).toBe(3600_000);
     expect(codes).toBe(2);
-    // A shorter --duration is still served by the cached session that outlives it.
+    // A shorter --duration is still served by the cached credentials that outlive it.
     await chain('central-account', { durationSeconds: 1800 }).credentials();
     expect(sts.calls).toHaveLength(2);
   });
@@ -426,7 +426,7 @@ duration_seconds = 7200
   const chain = (profile: string) =>
     new CredentialChain(config.load(profile), {
       credentials: new CredentialKeyring(keyring),
-      sessions: new SessionKeyring(keyring),
+      cache: new CredentialCache(keyring),
       sts,
       clock,
       env: {},

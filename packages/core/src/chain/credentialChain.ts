@@ -7,7 +7,7 @@ import type { AssumedRoleCredentials, Credentials, TemporaryCredentials } from '
 import { parseDurationMs } from '../duration.js';
 import { VaultError } from '../errors.js';
 import type { CredentialKeyring } from '../keyring/credentialKeyring.js';
-import type { SessionKeyring, SessionType } from '../keyring/sessionKeyring.js';
+import type { CredentialCache, CachedCredentialsType } from '../keyring/credentialCache.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { resolveStsTarget } from '../sts/stsEndpoint.js';
 import type { StsGateway } from '../sts/stsGateway.js';
@@ -18,7 +18,7 @@ import { fromStoredKey } from './sources/fromStoredKey.js';
 import { singleFlight } from './memoize.js';
 import type { MfaRequest } from './mfaToken.js';
 
-/** aws-vault's defaults: a plain session lasts 1 h; the MFA session behind role chains 8 h. */
+/** aws-vault's defaults: GetSessionToken credentials last 1 h as the output, 8 h as the MFA session behind role chains. */
 const DEFAULT_SESSION_TOKEN_SECONDS = 3_600;
 const DEFAULT_CHAINED_SESSION_TOKEN_SECONDS = 8 * 3_600;
 const DEFAULT_ASSUME_ROLE_SECONDS = 3_600;
@@ -29,7 +29,7 @@ const ROLE_MIN_TTL_MS = 15 * 60_000;
 
 export interface ChainDeps {
   credentials: CredentialKeyring;
-  sessions: SessionKeyring;
+  cache: CredentialCache;
   sts: StsGateway;
   clock: Clock;
   env: Env;
@@ -66,7 +66,7 @@ export type ChainCredentials = Credentials & { assumedRoleArn?: string };
 
 /**
  * What signs the first AssumeRole: the credentials, whether an MFA code still has to go with it,
- * the profile whose stored key they are (for error hints), and the cached session they came
+ * the profile whose stored key they are (for error hints), and the cached credentials they came
  * from, if they did (so a session STS rejects can be dropped).
  */
 interface ChainBase {
@@ -83,7 +83,7 @@ interface ChainBase {
 }
 
 /** STS's word that the session signing the call is over: ExpiredToken, or a session token it no longer knows. */
-function isDeadSessionError(error: unknown): boolean {
+function isDeadTokenError(error: unknown): boolean {
   return error instanceof VaultError && (error.code === 'STS_EXPIRED_TOKEN' || error.code === 'STS_INVALID_CLIENT_TOKEN');
 }
 
@@ -130,8 +130,8 @@ export class CredentialChain {
   async needsMfaCode(): Promise<boolean> {
     if (this.mfaSerial === undefined) return false;
     if (this.options.noSession) return true;
-    for (const owner of this.sessionOwners()) {
-      const cached = await this.deps.sessions.find('sts.GetSessionToken', owner, this.mfaSerial, this.deps.clock.now(), this.sessionReuseMs());
+    for (const owner of this.mfaOwners()) {
+      const cached = await this.deps.cache.find('sts.GetSessionToken', owner, this.mfaSerial, this.deps.clock.now(), this.mfaReuseMs());
       if (cached) return false;
     }
     // A credential_process root needs the code only when it prints a long-term key (then
@@ -156,14 +156,14 @@ export class CredentialChain {
    * `--duration` the whole duration asked for — a command that asks for 4 h must not get the
    * 30 min left of an earlier session (aws-vault would hand it out).
    */
-  private sessionReuseMs(): number {
+  private mfaReuseMs(): number {
     const floor = this.minTtl(MFA_SESSION_MIN_TTL_MS);
     if (this.roleHops.length > 0) return floor;
     return Math.max(floor, this.options.minLifeMs ?? 0, (this.options.durationSeconds ?? 0) * 1000);
   }
 
   /** The profiles a cached GetSessionToken session is filed under: the key's owners, or the credential_process profile. */
-  private sessionOwners(): string[] {
+  private mfaOwners(): string[] {
     return this.root.credentialProcess ? [this.root.name] : this.root.keyProfileNames;
   }
 
@@ -177,7 +177,7 @@ export class CredentialChain {
     const useCache = this.options.roleCache !== false;
     const fingerprint = this.fingerprint();
     if (useCache) {
-      const cached = await this.deps.sessions.find(
+      const cached = await this.deps.cache.find(
         'sts.AssumeRole',
         this.target.name,
         fingerprint,
@@ -194,11 +194,11 @@ export class CredentialChain {
     try {
       role = await this.assumeRoles(base);
     } catch (error) {
-      // STS says the cached session it was signed with is dead (expired early, or revoked).
+      // STS says the cached credentials it was signed with are dead (expired early, or revoked).
       // Retrying with it cannot help: drop it and start again from the stored key — a new MFA
       // code for a command, SESSION_NEEDS_MFA for the daemon, which never prompts.
-      if (!base.session || !isDeadSessionError(error)) throw error;
-      await this.forgetSession(base.session, error);
+      if (!base.session || !isDeadTokenError(error)) throw error;
+      await this.forgetCached(base.session, error);
       base = await this.base();
       role = await this.assumeRoles(base);
     }
@@ -216,16 +216,16 @@ export class CredentialChain {
     if (usesSessionToken) {
       // Look in the cache before reading the stored key or running the credential_process: a
       // cache hit needs nothing else (and no MFA code).
-      for (const owner of this.sessionOwners()) {
-        const cached = await this.deps.sessions.find('sts.GetSessionToken', owner, discriminator, this.deps.clock.now(), this.sessionReuseMs());
+      for (const owner of this.mfaOwners()) {
+        const cached = await this.deps.cache.find('sts.GetSessionToken', owner, discriminator, this.deps.clock.now(), this.mfaReuseMs());
         if (cached) {
-          this.log.debug({ profile: owner, expiration: cached.expiration }, 'using cached session');
+          this.log.debug({ profile: owner, expiration: cached.expiration }, 'using cached credentials');
           this.lastMfaSession = cached;
           return { credentials: cached, mfaOnFirstRole: false, session: { owner, discriminator, expiration: cached.expiration } };
         }
       }
       const unsaved = this.unsavedMfaSession;
-      if (unsaved && unsaved.expiration.getTime() - this.deps.clock.now() > this.sessionReuseMs()) {
+      if (unsaved && unsaved.expiration.getTime() - this.deps.clock.now() > this.mfaReuseMs()) {
         return { credentials: unsaved, mfaOnFirstRole: false, session: 'unsaved' };
       }
     }
@@ -239,19 +239,19 @@ export class CredentialChain {
         keyOwner: key.sessionToken || this.root.credentialProcess ? undefined : owner,
       };
     }
-    return { credentials: await this.newSession(owner, key), mfaOnFirstRole: false };
+    return { credentials: await this.getSessionToken(owner, key), mfaOnFirstRole: false };
   }
 
   /** Forgets a session STS has rejected, so that nothing here or in the next command reuses it. */
-  private async forgetSession(session: NonNullable<ChainBase['session']>, error: unknown): Promise<void> {
-    this.log.warn({ code: (error as VaultError).code }, 'STS rejected the cached session; dropping it');
+  private async forgetCached(session: NonNullable<ChainBase['session']>, error: unknown): Promise<void> {
+    this.log.warn({ code: (error as VaultError).code }, 'STS rejected the cached credentials; dropping them');
     this.lastMfaSession = undefined;
     this.unsavedMfaSession = undefined;
     if (session === 'unsaved') return;
-    await this.deps.sessions.forget('sts.GetSessionToken', session.owner, session.discriminator, session.expiration).catch(() => false);
+    await this.deps.cache.forget('sts.GetSessionToken', session.owner, session.discriminator, session.expiration).catch(() => false);
   }
 
-  private async newSession(owner: string, key: Credentials, tokenCode?: string): Promise<TemporaryCredentials> {
+  private async getSessionToken(owner: string, key: Credentials, tokenCode?: string): Promise<TemporaryCredentials> {
     const durationSeconds =
       this.roleHops.length > 0
         ? this.ttlSeconds('AWS_CHAINED_SESSION_TOKEN_TTL', DEFAULT_CHAINED_SESSION_TOKEN_SECONDS)
@@ -267,7 +267,7 @@ export class CredentialChain {
       this.target.name,
       owner,
     );
-    const cached = await this.cache('sts.GetSessionToken', owner, this.mfaSerial ?? '', session, this.mfaSerial ? 'MFA session' : 'session');
+    const cached = await this.cache('sts.GetSessionToken', owner, this.mfaSerial ?? '', session, this.mfaSerial ? 'MFA session' : 'GetSessionToken credentials');
     this.unsavedMfaSession = cached ? undefined : session;
     this.lastMfaSession = session;
     return session;
@@ -278,9 +278,9 @@ export class CredentialChain {
    * has been used up), so a keyring that cannot take the write — a full disk, a read-only
    * directory — must not cost the command its credentials. Says so, and returns false.
    */
-  private async cache(kind: SessionType, owner: string, discriminator: string, credentials: TemporaryCredentials, what: string): Promise<boolean> {
+  private async cache(kind: CachedCredentialsType, owner: string, discriminator: string, credentials: TemporaryCredentials, what: string): Promise<boolean> {
     try {
-      await this.deps.sessions.store(kind, owner, discriminator, credentials);
+      await this.deps.cache.store(kind, owner, discriminator, credentials);
       return true;
     } catch (error) {
       const reason = error instanceof VaultError ? error.message : String(error);
@@ -381,6 +381,6 @@ export class CredentialChain {
   /** Starts a fresh MFA session with the given code (the daemon's `session renew`). */
   async renewMfaSession(tokenCode: string): Promise<void> {
     const { owner, key } = await this.longTermKey();
-    await this.newSession(owner, key, tokenCode);
+    await this.getSessionToken(owner, key, tokenCode);
   }
 }

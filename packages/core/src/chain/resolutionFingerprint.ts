@@ -3,7 +3,7 @@ import { defaultFileDir } from '../keyring/openKeyring.js';
 
 /**
  * The environment variables that change how a profile resolves: which config file, which STS
- * endpoint, which region, how long a cached session must still live, how long the sessions and
+ * endpoint, which region, how long cached credentials must still live, how long the sessions and
  * roles it asks STS for last, where the file keyring is.
  */
 export const RESOLUTION_VARIABLES = [

@@ -4,7 +4,7 @@ import type { Credentials } from '../credentials.js';
 import { VaultError } from '../errors.js';
 import { CredentialKeyring } from '../keyring/credentialKeyring.js';
 import { MemoryKeyring } from '../keyring/memoryKeyring.js';
-import { SessionKeyring } from '../keyring/sessionKeyring.js';
+import { CredentialCache } from '../keyring/credentialCache.js';
 import { CredentialChain } from '../chain/credentialChain.js';
 import type { AssumeRoleInput, StsGateway } from '../sts/stsGateway.js';
 import { parseConfigFile } from './configFile.js';
@@ -33,7 +33,7 @@ const load = (name: string) => new ConfigLoader(parseConfigFile(CONFIG, '/home/u
 async function chainFor(keyring: MemoryKeyring, sts: StsGateway) {
   return new CredentialChain(load('role'), {
     credentials: new CredentialKeyring(keyring),
-    sessions: new SessionKeyring(keyring),
+    cache: new CredentialCache(keyring),
     sts,
     clock: new ManualClock(Date.UTC(2026, 0, 1, 9)),
     env: {},

@@ -1,7 +1,7 @@
 import type { Credentials } from '../credentials.js';
 import { VaultError } from '../errors.js';
 import type { Keyring } from './keyring.js';
-import { isSessionKey } from './sessionKeyring.js';
+import { isCacheKey } from './credentialCache.js';
 
 /**
  * Long-term IAM user keys, one item per profile, stored in aws-vault's JSON shape so a keyring
@@ -63,8 +63,8 @@ export class CredentialKeyring {
     return this.keyring.remove(profile);
   }
 
-  /** Profiles that have a stored key (everything in the keyring that is not a cached session). */
+  /** Profiles that have a stored key (everything in the keyring that is not cached credentials). */
   async profiles(): Promise<string[]> {
-    return (await this.keyring.keys()).filter((key) => !isSessionKey(key));
+    return (await this.keyring.keys()).filter((key) => !isCacheKey(key));
   }
 }

@@ -43,7 +43,7 @@ const jose = () => (josePromise ??= import('jose'));
  * Cost: every item read or written runs one derivation (each file has its own salt). Measured on
  * the 2-core AMD EPYC build machine with Node 20: 8,192 → 2.4 ms, 100,000 → 30 ms,
  * 310,000 → 95 ms, 600,000 → 170–190 ms, 1,300,000 → 360 ms. A `vault exec` with MFA reads two
- * items (the long-term key and the cached session), so 600,000 costs about 0.4 s per command;
+ * items (the long-term key and the cached credentials), so 600,000 costs about 0.4 s per command;
  * `keys()`/`remove()` derive nothing.
  * Guessing resistance: an offline attacker with the files runs PBKDF2 once per guess per file.
  * A current GPU does on the order of 10^10 HMAC-SHA256 iterations/s, i.e. ~10^6 guesses/s

@@ -93,7 +93,7 @@ export class KeytarKeyring implements Keyring {
   private readonly check: boolean;
   /**
    * What the last listing found, for a read that follows it at once: a command lists the items
-   * to find a cached session and then reads one, and the listing already carried every value.
+   * to find cached credentials and then reads one, and the listing already carried every value.
    * Kept `LISTING_REUSE_MS` at most, and dropped on any write: no longer than the two calls would
    * have taken anyway, so nothing is older than it would have been.
    */
@@ -180,7 +180,7 @@ export class KeytarKeyring implements Keyring {
       if (this.usesSecretService && this.check && !this.recentlyChecked(mode)) {
         await checkSecretService(this.env.DBUS_SESSION_BUS_ADDRESS!, mode, attributes, deadline);
         // A service-wide read check covers every item of the service: a read of one of them
-        // right after (a listing, then a cached session) need not open the bus again.
+        // right after (a listing, then cached credentials) need not open the bus again.
         if (mode === 'read' && attributes.account === undefined) this.readCheckedAt = Date.now();
       }
       try {

@@ -57,7 +57,7 @@ export function toStsError(error: unknown, ctx: StsCallContext): VaultError {
     case 'ExpiredToken':
     case 'ExpiredTokenException':
     case 'RequestExpired':
-      return make('STS_EXPIRED_TOKEN', `run \`vault clear ${ctx.profile}\` and try again (a cached session ran out early)`);
+      return make('STS_EXPIRED_TOKEN', `run \`vault clear ${ctx.profile}\` and try again (cached credentials ran out early)`);
     case 'InvalidClientTokenId':
     case 'SignatureDoesNotMatch':
     case 'UnrecognizedClientException':
@@ -65,7 +65,7 @@ export function toStsError(error: unknown, ctx: StsCallContext): VaultError {
         'STS_INVALID_CLIENT_TOKEN',
         ctx.keyOwner !== undefined
           ? `the stored key was rejected; store a valid one with \`vault add ${ctx.keyOwner}\``
-          : `a cached session was rejected; run \`vault clear\` and try again`,
+          : `cached credentials were rejected; run \`vault clear\` and try again`,
       );
     case 'Throttling':
     case 'ThrottlingException':

@@ -41,7 +41,7 @@ const responseSchema = {
  * opening the keyring themselves. The daemon holds the unlocked keyring (and, for the file
  * backend, what it has decrypted), so a command pays no KDF, no keychain round trip and no SDK
  * load. A live session of the profile answers first when the command asks for that (export);
- * otherwise the daemon's credential chain resolves the profile from the keyring's cached sessions,
+ * otherwise the daemon's credential chain resolves the profile from the keyring's cached credentials,
  * calling STS only when they have run out.
  */
 export function credentialsRoute(app: FastifyInstance, registry: SessionRegistry): void {

@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CredentialKeyring, FileKeyring, MemoryKeyring, SessionKeyring, VaultError, isSessionKey, parseDaemonSessionsKey, parseSessionKey, type Keyring } from '@vault/core';
+import { CredentialKeyring, FileKeyring, MemoryKeyring, CredentialCache, VaultError, isCacheKey, parseDaemonSessionsKey, parseCacheKey, type Keyring } from '@vault/core';
 import { newSessionToken } from './session.js';
 import { KeyringSessionStore, storeScope, validateRecord, type SessionRecord } from './sessionStore.js';
 
@@ -49,7 +49,7 @@ describe('KeyringSessionStore', () => {
     expect(await store.load()).toEqual({ records: [], skipped: [] });
   });
 
-  it('names the item like a cached session: not a profile for `vault list`, not a session for `vault clear`', async () => {
+  it('names the item like cached credentials: not a profile for `vault list`, not a session for `vault clear`', async () => {
     const keyring = new MemoryKeyring();
     const store = new KeyringSessionStore(async () => keyring, '/state/a');
     await store.save([record()]);
@@ -58,12 +58,12 @@ describe('KeyringSessionStore', () => {
     expect(key).toMatch(/^sts\.VaultDaemonSessions,[A-Za-z0-9_=-]+,[A-Za-z0-9_=-]+,253402300799$/);
     // aws-vault's session key pattern, so aws-vault does not take it for a stored key either.
     expect(key).toMatch(/^[^,]+,[^,]+,[^,]*,[0-9]{1,}$/);
-    expect(isSessionKey(key!)).toBe(true);
-    expect(parseSessionKey(key!)).toBeUndefined();
+    expect(isCacheKey(key!)).toBe(true);
+    expect(parseCacheKey(key!)).toBeUndefined();
     expect(parseDaemonSessionsKey(key!)).toEqual({ scope: storeScope('/state/a'), key });
     expect(parseDaemonSessionsKey('sts.GetSessionToken,YQ==,,1')).toBeUndefined();
     expect(await new CredentialKeyring(keyring).profiles()).toEqual([]);
-    expect(await new SessionKeyring(keyring).clear()).toBe(0);
+    expect(await new CredentialCache(keyring).clear()).toBe(0);
     expect(await keyring.keys()).toHaveLength(1);
   });
 
