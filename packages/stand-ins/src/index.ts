@@ -2,3 +2,4 @@
 export * from './sigv4.js';
 export * from './stsStandIn.js';
 export * from './webIdentityTokens.js';
+export * from './containerCredentialsStandIn.js';
