@@ -11,6 +11,7 @@ import { World } from '../support/world.js';
 const AWS_CLI = '/usr/bin/aws';
 const PYTHON = '/usr/bin/python3';
 const JS_CLIENT = join(REPO, 'test/support/jsClient.mjs');
+const BOTOCORE_CLIENT = join(REPO, 'test/support/botocoreClient.py');
 const CI_ROLE = 'arn:aws:iam::777777777777:role/ci-deploy';
 const TASK_ROLE = 'arn:aws:iam::888888888888:role/from-task';
 const ENV_ROLE = 'arn:aws:iam::888888888888:role/from-env';
@@ -44,6 +45,8 @@ describe('web identity and credential_source, end to end with the built CLI and 
     // The task's credentials are temporary ones STS issued (as an ECS task role's are), so the
     // AssumeRole they sign is checked against a session the stand-in knows.
     const taskUser = sts.addUser({ arn: 'arn:aws:iam::888888888888:user/task-user' });
+    // The SDK's notice about Node 20 is about the test machine, not vault.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
     const client = new STSClient({ region: 'eu-west-1', endpoint: sts.url, credentials: taskUser });
     const session = (await client.send(new GetSessionTokenCommand({ DurationSeconds: 3600 }))).Credentials!;
     client.destroy();
@@ -99,7 +102,10 @@ credential_source = Ec2Metadata
 
   afterAll(async () => {
     await container?.close();
-    await world?.close();
+    if (world) {
+      await world.vault(['server', 'stop']);
+      await world.close();
+    }
     rmSync(tokens, { recursive: true, force: true });
   });
 
@@ -122,6 +128,21 @@ credential_source = Ec2Metadata
       { signedBy: '', subject: 'repo:org/app:run-2', session: 'github-run', ok: true },
     ]);
   });
+
+  it('the daemon: each exec --server session assumes the role with the token file as it is then; botocore reads it from the container endpoint', async () => {
+    world.sts.resetCalls();
+    const ask = ['exec', '--server', 'ci', '--', PYTHON, BOTOCORE_CLIENT, world.sts.url];
+    writeFileSync(tokenFile, `${FIRST_TOKEN}\n`);
+    const first = await world.vault(ask);
+    writeFileSync(tokenFile, `${ROTATED_TOKEN}\n`);
+    const second = await world.vault(ask);
+    await world.captureDaemonEnviron();
+    for (const result of [first, second]) {
+      expect(result.stderr).toBe('');
+      expect(JSON.parse(result.stdout)).toEqual({ arn: `${assumed(CI_ROLE)}/github-run`, method: 'container-role' });
+    }
+    expect(world.sts.calls.filter((c) => c.action === 'AssumeRoleWithWebIdentity').map((c) => c.webIdentitySubject)).toEqual(['repo:org/app:run-1', 'repo:org/app:run-2']);
+  }, 90_000);
 
   it('without the refresh knob a second exec reuses the cached role credentials: no STS call', async () => {
     world.sts.resetCalls();
