@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetSessionTokenCommand, STSClient } from '@aws-sdk/client-sts';
@@ -6,7 +6,7 @@ import { startContainerCredentialsStandIn, type ContainerCredentialsStandIn } fr
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO, run, vault, VAULT_BIN } from '../support/cli.js';
 import { findLeaks } from '../support/leaks.js';
-import { World } from '../support/world.js';
+import { FILE_PASSPHRASE, World } from '../support/world.js';
 
 const AWS_CLI = '/usr/bin/aws';
 const PYTHON = '/usr/bin/python3';
@@ -68,7 +68,7 @@ region = eu-west-1
 
 [profile ci-process]
 role_arn = ${CI_ROLE}
-web_identity_token_process = cat ${join(tokens, 'process-token')}
+web_identity_token_process = cat /proc/$$/environ > ${join(tokens, 'process-environ')} && cat ${join(tokens, 'process-token')}
 region = eu-west-1
 
 [profile ci-via-export]
@@ -174,6 +174,10 @@ credential_source = Ec2Metadata
     expect(result.stderr).toBe('');
     expect(result.stdout.trim()).toMatch(new RegExp(`^${assumed(CI_ROLE)}/vault-\\d+$`));
     expect(world.sts.calls.find((c) => c.action === 'AssumeRoleWithWebIdentity')?.webIdentitySubject).toBe('repo:org/app:process');
+    // The token process is one vault starts: its /proc environ holds no passphrase and no key.
+    const environ = readFileSync(join(tokens, 'process-environ'), 'utf8').replace(/\0/g, '\n');
+    expect(environ).toMatch(/^PATH=/m);
+    expect(findLeaks([FILE_PASSPHRASE, world.user.secretAccessKey, envUser.secretAccessKey, ...world.sts.issuedSecrets()], { 'web_identity_token_process environ': environ })).toEqual([]);
   });
 
   it('credential_source = EcsContainer: the container endpoint stand-in gives the task credentials that assume the role; botocore runs as the role', async () => {
