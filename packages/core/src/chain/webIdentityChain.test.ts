@@ -9,7 +9,7 @@ import type { Credentials } from '../credentials.js';
 import { VaultError } from '../errors.js';
 import { CredentialKeyring } from '../keyring/credentialKeyring.js';
 import { MemoryKeyring } from '../keyring/memoryKeyring.js';
-import { SessionKeyring } from '../keyring/sessionKeyring.js';
+import { CredentialCache } from '../keyring/credentialCache.js';
 import type { AssumeRoleInput, AssumeRoleWithWebIdentityInput, GetSessionTokenInput, StsGateway, StsTarget } from '../sts/stsGateway.js';
 import { CredentialChain, type ChainOptions } from './credentialChain.js';
 import type { MetadataProviders } from './sources/fromCredentialSource.js';
@@ -110,7 +110,7 @@ credential_source = Ec2InstanceMetadata
       new ConfigLoader(parseConfigFile(config(), join(dir, 'config')), { env }).load(profile),
       {
         credentials: new CredentialKeyring(keyring),
-        sessions: new SessionKeyring(keyring),
+        cache: new CredentialCache(keyring),
         sts,
         clock,
         env,
