@@ -5,7 +5,7 @@ import { GetSessionTokenCommand, STSClient } from '@aws-sdk/client-sts';
 import { startContainerCredentialsStandIn, type ContainerCredentialsStandIn } from '@vault/stand-ins';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO, run, vault, VAULT_BIN } from '../support/cli.js';
-import { findLeaks } from '../support/leaks.js';
+import { findLeaks, processArguments } from '../support/leaks.js';
 import { FILE_PASSPHRASE, World } from '../support/world.js';
 
 const AWS_CLI = '/usr/bin/aws';
@@ -137,6 +137,7 @@ credential_source = Ec2Metadata
     writeFileSync(tokenFile, `${ROTATED_TOKEN}\n`);
     const second = await world.vault(ask);
     await world.captureDaemonEnviron();
+    world.capture('process arguments while the daemon runs', processArguments());
     for (const result of [first, second]) {
       expect(result.stderr).toBe('');
       expect(JSON.parse(result.stdout)).toEqual({ arn: `${assumed(CI_ROLE)}/github-run`, method: 'container-role' });
