@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { chainEnvironmentKey, isVaultError, normalizeBackendName, type TemporaryCredentials, type VaultErrorCode } from '@vault/core';
 import type { Context } from './context.js';
+import { startsFromShellCredentials } from './shellCredentialSource.js';
 
 export interface DaemonCredentialRequest {
   profile: string;
@@ -43,6 +44,7 @@ export async function credentialsFromDaemon(
   // would be sent the profile and the MFA code.
   const socketPath = daemonPaths(stateDirInUse(checkedStateLocation(ctx.env))).socket;
   if (!existsSync(socketPath)) return undefined;
+  if (await startsFromShellCredentials(ctx, request.profile)) return undefined;
   let backend: string | undefined;
   try {
     const explicit = ctx.options.backend || ctx.env.AWS_VAULT_BACKEND;

@@ -22,6 +22,8 @@ export * from './chain/mfaToken.js';
 export * from './chain/memoize.js';
 export * from './chain/sources/fromStoredKey.js';
 export * from './chain/sources/fromCredentialProcess.js';
+export * from './chain/sources/fromWebIdentity.js';
+export * from './chain/sources/fromCredentialSource.js';
 export * from './chain/credentialChain.js';
 export * from './chain/resolutionFingerprint.js';
 export * from './vaultSecrets.js';

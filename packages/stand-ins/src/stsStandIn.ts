@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { formatExpiration, systemClock, type Clock } from '@vault/core';
 import { headersFromRaw, verifySigV4 } from './sigv4.js';
+import { trustsWebIdentity, WebIdentityTokens, type WebIdentityTokenOptions, type WebIdentityTrust } from './webIdentityTokens.js';
 
 // ---------------------------------------------------------------------------------------------
 // Public types
@@ -53,6 +54,8 @@ export interface AddRoleOptions {
   trustedPrincipals?: string[];
   /** The trust policy's `sts:ExternalId` condition. */
   externalId?: string;
+  /** The trust policy's Federated (OIDC) principals for AssumeRoleWithWebIdentity. Default: none. */
+  webIdentity?: WebIdentityTrust[];
 }
 
 export interface StsTag {
@@ -76,6 +79,8 @@ export interface StsCall {
   transitiveTagKeys?: string[];
   /** Whether a TokenCode was sent (the code itself is not recorded). */
   tokenCodeSent?: boolean;
+  /** AssumeRoleWithWebIdentity: the `sub` of the token presented (the token itself is not recorded). */
+  webIdentitySubject?: string;
   ok: boolean;
   errorCode?: string;
   status: number;
@@ -139,6 +144,8 @@ export interface StsStandIn {
   /** Registers an MFA device, or changes the code it currently accepts. */
   addMfaDevice(serial: string, code?: string): void;
   addRole(options: AddRoleOptions): void;
+  /** Registers a token an OIDC issuer handed out, for AssumeRoleWithWebIdentity. */
+  addWebIdentityToken(options: WebIdentityTokenOptions): void;
   /** Deletes a key (long-term or temporary): later requests with it get InvalidClientTokenId. */
   removeKey(accessKeyId: string): boolean;
   describeKey(accessKeyId: string): StsKeyInfo | undefined;
@@ -151,7 +158,7 @@ export interface StsStandIn {
   setFaultMode(mode: FaultMode | undefined): void;
   /** Drops queued faults and the fault mode. */
   clearFaults(): void;
-  /** Every secret access key and session token the stand-in holds, for leak scans. */
+  /** Every secret access key, session token and web identity token the stand-in holds, for leak scans. */
   issuedSecrets(): string[];
   close(): Promise<void>;
 }
@@ -196,7 +203,7 @@ export function loadFixture(standIn: StsStandIn, fixture: StsFixture): Array<Iss
 
 const XMLNS = 'https://sts.amazonaws.com/doc/2011-06-15/';
 const API_VERSION = '2011-06-15';
-const ACTIONS = ['GetSessionToken', 'AssumeRole', 'GetCallerIdentity'] as const;
+const ACTIONS = ['GetSessionToken', 'AssumeRole', 'AssumeRoleWithWebIdentity', 'GetCallerIdentity'] as const;
 type Action = (typeof ACTIONS)[number];
 const MAX_BODY = 1024 * 1024;
 const FAULT_KINDS: ReadonlyArray<StsFaultKind['kind']> = ['throttle', 'internal', 'reset', 'delay', 'malformed', 'expiredToken', 'accessDenied'];
@@ -221,6 +228,7 @@ interface Role {
   maxSessionDurationSeconds: number;
   trustedPrincipals: string[] | undefined;
   externalId: string | undefined;
+  webIdentity: WebIdentityTrust[] | undefined;
 }
 
 interface UserKey {
@@ -383,6 +391,7 @@ class StandIn implements StsStandIn {
   private readonly roles = new Map<string, Role>();
   private readonly mfaDevices = new Map<string, string>();
   private readonly keys = new Map<string, KeyRecord>();
+  private readonly webIdentityTokens = new WebIdentityTokens();
   private readonly log: StsCall[] = [];
   private faults: Array<StsFault & { remaining: number }> = [];
   private faultMode: FaultMode | undefined;
@@ -451,7 +460,12 @@ class StandIn implements StsStandIn {
       maxSessionDurationSeconds: max,
       trustedPrincipals: options.trustedPrincipals,
       externalId: options.externalId,
+      webIdentity: options.webIdentity,
     });
+  }
+
+  addWebIdentityToken(options: WebIdentityTokenOptions): void {
+    this.webIdentityTokens.add(options);
   }
 
   removeKey(accessKeyId: string): boolean {
@@ -527,6 +541,7 @@ class StandIn implements StsStandIn {
       out.push(key.secretAccessKey);
       if (key.kind !== 'user') out.push(key.sessionToken);
     }
+    out.push(...this.webIdentityTokens.secrets());
     return out;
   }
 
@@ -593,8 +608,11 @@ class StandIn implements StsStandIn {
 
     try {
       if (method !== 'GET' && method !== 'POST') throw new StsError(405, 'InvalidAction', `Method ${method} is not supported`);
-      const caller = this.authenticate({ method, path, query, headers, body });
-      const xml = this.dispatch(parsed, caller);
+      // AssumeRoleWithWebIdentity is unsigned: the token is the proof (the SDKs send no Authorization).
+      const xml =
+        parsed.action === 'AssumeRoleWithWebIdentity' && parsed.version === API_VERSION
+          ? this.assumeRoleWithWebIdentity(parsed.params, call)
+          : this.dispatch(parsed, this.authenticate({ method, path, query, headers, body }));
       this.record(call, 200);
       this.send(res, 200, xml);
     } catch (error) {
@@ -740,6 +758,8 @@ class StandIn implements StsStandIn {
         return this.getSessionToken(parsed.params, caller);
       case 'AssumeRole':
         return this.assumeRole(parsed.params, caller);
+      case 'AssumeRoleWithWebIdentity':
+        return this.assumeRoleWithWebIdentity(parsed.params);
     }
   }
 
@@ -797,6 +817,53 @@ class StandIn implements StsStandIn {
     };
     this.keys.set(key.accessKeyId, key);
     return response('GetSessionToken', credentialsXml(key));
+  }
+
+  private assumeRoleWithWebIdentity(params: URLSearchParams, call?: StsCall): string {
+    const roleArn = params.get('RoleArn') ?? undefined;
+    const sessionName = params.get('RoleSessionName') ?? undefined;
+    const v = new Validation();
+    const duration = parseInteger('durationSeconds', params.get('DurationSeconds') ?? undefined);
+    v.required('roleArn', roleArn);
+    v.required('roleSessionName', sessionName);
+    v.pattern('roleSessionName', sessionName, /^[\w+=,.@-]{2,64}$/, '[\\w+=,.@-]*');
+    v.required('webIdentityToken', params.get('WebIdentityToken') ?? undefined);
+    v.range('durationSeconds', duration, 900, 43200);
+    v.throwIfAny();
+    const checked = this.webIdentityTokens.check(params.get('WebIdentityToken') ?? undefined, this.clock.now());
+    if (!checked.ok) throw new StsError(checked.status, checked.code, checked.message);
+    if (call) call.webIdentitySubject = checked.claims.subject;
+    const role = this.roles.get(roleArn!);
+    if (!role || !trustsWebIdentity(role.webIdentity, checked.claims)) {
+      throw new StsError(403, 'AccessDenied', 'Not authorized to perform sts:AssumeRoleWithWebIdentity');
+    }
+    if (duration !== undefined && duration > role.maxSessionDurationSeconds) {
+      throw new StsError(400, 'ValidationError', 'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.');
+    }
+    const key: RoleKey = {
+      kind: 'role',
+      accessKeyId: newAccessKeyId('ASIA'),
+      secretAccessKey: newSecret(),
+      sessionToken: newSessionToken(),
+      expiration: this.clock.now() + (duration ?? 3600) * 1000,
+      role,
+      sessionName: sessionName!,
+      mfaAuthenticated: false,
+      chained: false,
+      sourceIdentity: undefined,
+      tags: [],
+      transitiveTagKeys: [],
+    };
+    this.keys.set(key.accessKeyId, key);
+    const { claims } = checked;
+    return response(
+      'AssumeRoleWithWebIdentity',
+      `    <SubjectFromWebIdentityToken>${xmlEscape(claims.subject)}</SubjectFromWebIdentityToken>\n    <Audience>${xmlEscape(claims.audience)}</Audience>\n` +
+        `    <AssumedRoleUser>\n      <AssumedRoleId>${xmlEscape(`${role.roleId}:${key.sessionName}`)}</AssumedRoleId>\n` +
+        `      <Arn>${xmlEscape(assumedRoleArn(role, key.sessionName))}</Arn>\n    </AssumedRoleUser>\n` +
+        credentialsXml(key) +
+        `    <Provider>${xmlEscape(claims.issuer)}</Provider>\n`,
+    );
   }
 
   private assumeRole(params: URLSearchParams, caller: KeyRecord): string {

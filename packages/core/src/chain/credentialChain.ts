@@ -13,6 +13,8 @@ import { resolveStsTarget } from '../sts/stsEndpoint.js';
 import type { StsGateway } from '../sts/stsGateway.js';
 import { fromAssumeRole } from './sources/fromAssumeRole.js';
 import { fromCredentialProcess } from './sources/fromCredentialProcess.js';
+import { fromCredentialSource, type CredentialSourceOptions } from './sources/fromCredentialSource.js';
+import { fromWebIdentity, usesWebIdentity } from './sources/fromWebIdentity.js';
 import { fromSessionToken } from './sources/fromSessionToken.js';
 import { fromStoredKey } from './sources/fromStoredKey.js';
 import { singleFlight } from './memoize.js';
@@ -41,6 +43,8 @@ export interface ChainDeps {
    * directory): the command still gets them, but the next one will not find them cached.
    */
   warn?: (line: string) => void;
+  /** credential_source's metadata providers (default: @aws-sdk/credential-providers, lazily loaded). */
+  credentialSource?: CredentialSourceOptions;
 }
 
 export interface ChainOptions {
@@ -128,8 +132,9 @@ export class CredentialChain {
    * session has enough life. The CLI asks this before handing a profile to the daemon, which never prompts.
    */
   async needsMfaCode(): Promise<boolean> {
-    if (this.mfaSerial === undefined) return false;
-    if (this.options.noSession) return true;
+    if (this.mfaSerial === undefined || usesWebIdentity(this.root)) return false;
+    // credential_source credentials go straight to AssumeRole with the code (no GetSessionToken).
+    if (this.options.noSession || this.root.credentialSource) return true;
     for (const owner of this.mfaOwners()) {
       const cached = await this.deps.cache.find('sts.GetSessionToken', owner, this.mfaSerial, this.deps.clock.now(), this.mfaReuseMs());
       if (cached) return false;
@@ -189,6 +194,11 @@ export class CredentialChain {
         return cached;
       }
     }
+    if (usesWebIdentity(this.root)) {
+      const role = await this.webIdentityThenRoles();
+      if (useCache) await this.cache('sts.AssumeRole', this.target.name, fingerprint, role, 'role credentials');
+      return role;
+    }
     let base = await this.base();
     let role: AssumedRoleCredentials;
     try {
@@ -211,7 +221,9 @@ export class CredentialChain {
    * and the profile whose stored key they are when they are the long-term key (for error hints).
    */
   private async base(): Promise<ChainBase> {
-    const usesSessionToken = !this.options.noSession && (this.mfaSerial !== undefined || this.roleHops.length === 0);
+    // credential_source credentials are an instance's or a task's role (or whatever the environment
+    // holds): AssumeRole takes them as they are, with the MFA code if any, as the AWS CLI sends it.
+    const usesSessionToken = !this.options.noSession && this.root.credentialSource === undefined && (this.mfaSerial !== undefined || this.roleHops.length === 0);
     const discriminator = this.mfaSerial ?? '';
     if (usesSessionToken) {
       // Look in the cache before reading the stored key or running the credential_process: a
@@ -234,9 +246,9 @@ export class CredentialChain {
     if (!usesSessionToken || key.sessionToken) {
       return {
         credentials: key,
-        mfaOnFirstRole: this.mfaSerial !== undefined && !key.sessionToken,
+        mfaOnFirstRole: this.mfaSerial !== undefined && (!key.sessionToken || this.root.credentialSource !== undefined),
         firstHopChained: key.sessionToken !== undefined,
-        keyOwner: key.sessionToken || this.root.credentialProcess ? undefined : owner,
+        keyOwner: key.sessionToken || this.root.credentialProcess || this.root.credentialSource ? undefined : owner,
       };
     }
     return { credentials: await this.getSessionToken(owner, key), mfaOnFirstRole: false };
@@ -291,6 +303,9 @@ export class CredentialChain {
   }
 
   private async longTermKey(): Promise<{ owner: string; key: Credentials }> {
+    if (this.root.credentialSource) {
+      return { owner: this.root.name, key: await fromCredentialSource(this.root.credentialSource, this.root.name, this.deps.env, this.deps.credentialSource) };
+    }
     if (this.root.credentialProcess) {
       return { owner: this.root.name, key: await fromCredentialProcess(this.root.credentialProcess, this.root.name, this.deps.env) };
     }
@@ -307,12 +322,34 @@ export class CredentialChain {
     return this.deps.mfa({ serial: this.mfaSerial!, profile: this.target.name });
   }
 
-  private async assumeRoles(base: ChainBase): Promise<AssumedRoleCredentials> {
+  /**
+   * A web identity root: AssumeRoleWithWebIdentity with the token as it is now (re-read at every
+   * resolution, so a daemon refresh picks up a rotated file), then any roles chained on top. No MFA:
+   * the token is the proof, and a CI job has nobody to type a code.
+   */
+  private async webIdentityThenRoles(): Promise<AssumedRoleCredentials> {
+    const [first, ...rest] = this.roleHops;
+    const durationSeconds =
+      (rest.length === 0 ? this.options.durationSeconds : undefined) ?? first!.durationSeconds ?? this.ttlSeconds('AWS_ASSUME_ROLE_TTL', DEFAULT_ASSUME_ROLE_SECONDS);
+    const target = resolveStsTarget(first!, this.deps.env);
+    this.log.debug({ profile: first!.name, roleArn: first!.roleArn, endpoint: target.endpoint, durationSeconds }, 'AssumeRoleWithWebIdentity');
+    const role = await fromWebIdentity(
+      this.deps.sts,
+      target,
+      first!,
+      { roleSessionName: first!.roleSessionName ?? this.defaultSessionName(), durationSeconds },
+      this.deps.env,
+    );
+    if (rest.length === 0) return role;
+    return this.assumeRoles({ credentials: role, mfaOnFirstRole: false, firstHopChained: true }, rest);
+  }
+
+  private async assumeRoles(base: ChainBase, hops: ProfileConfig[] = this.roleHops): Promise<AssumedRoleCredentials> {
     const { mfaOnFirstRole, keyOwner: startKeyOwner } = base;
     let credentials: Credentials = base.credentials;
     let result: AssumedRoleCredentials | undefined;
-    for (const [index, hop] of this.roleHops.entries()) {
-      const isLast = index === this.roleHops.length - 1;
+    for (const [index, hop] of hops.entries()) {
+      const isLast = index === hops.length - 1;
       let durationSeconds = (isLast ? this.options.durationSeconds : undefined) ?? hop.durationSeconds ?? this.ttlSeconds('AWS_ASSUME_ROLE_TTL', DEFAULT_ASSUME_ROLE_SECONDS);
       // A role assumed with a role's credentials is "role chaining", which AWS caps at one hour.
       if ((index > 0 || base.firstHopChained === true) && durationSeconds > ROLE_CHAINING_MAX_SECONDS) {
@@ -355,6 +392,8 @@ export class CredentialChain {
     const shape = {
       keys: this.root.keyProfileNames,
       process: this.root.credentialProcess,
+      webIdentity: [this.root.webIdentityTokenFile, this.root.webIdentityTokenProcess],
+      credentialSource: this.root.credentialSource,
       mfa: this.mfaSerial,
       noSession: this.options.noSession === true,
       duration: this.options.durationSeconds,

@@ -4,6 +4,7 @@ import type { ConfigFile } from './configFile.js';
 import type { Env } from './paths.js';
 import { chainOf, describeChain, type ProfileConfig } from './profileConfig.js';
 import type { ProfileSection, ProfileSetting } from './profileSection.js';
+import { parseRoleSource } from './roleSource.js';
 import {
   EXTERNAL_ID,
   MAX_ROLE_DURATION_SECONDS,
@@ -148,6 +149,7 @@ export class ConfigLoader {
       transitiveSessionTags: s.transitive_session_tags ? splitList(s.transitive_session_tags) : [],
       sourceIdentity: check('source_identity', s.source_identity, SOURCE_IDENTITY, 'a valid source identity (2–64 characters)'),
       credentialProcess: s.credential_process,
+      ...parseRoleSource(s, where, env),
       endpointUrl: s.endpoint_url ? checkUrl(s.endpoint_url, where) : undefined,
       stsRegionalEndpoints: parseRegionalEndpoints(s.sts_regional_endpoints, where),
       declared: this.file.profiles.has(name),

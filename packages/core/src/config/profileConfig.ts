@@ -1,5 +1,9 @@
 import type { Tag } from '../sts/stsGateway.js';
 
+/** The AWS CLI's credential_source values (botocore's CanonicalNameCredentialSourcer). */
+export const CREDENTIAL_SOURCES = ['Environment', 'Ec2InstanceMetadata', 'EcsContainer'] as const;
+export type CredentialSource = (typeof CREDENTIAL_SOURCES)[number];
+
 /** A profile after include_profile, [default] and the environment have been applied, and checked. */
 export interface ProfileConfig {
   name: string;
@@ -22,6 +26,12 @@ export interface ProfileConfig {
   transitiveSessionTags: string[];
   sourceIdentity?: string;
   credentialProcess?: string;
+  /** role_arn is assumed with AssumeRoleWithWebIdentity, the token read from this file at every call. */
+  webIdentityTokenFile?: string;
+  /** aws-vault's alternative: a command that prints the web identity token. */
+  webIdentityTokenProcess?: string;
+  /** The AWS CLI's credential_source: where the credentials that assume role_arn come from. */
+  credentialSource?: CredentialSource;
   endpointUrl?: string;
   stsRegionalEndpoints?: 'regional' | 'legacy';
   /** False when the profile is not in the config file at all (it may still have a stored key). */

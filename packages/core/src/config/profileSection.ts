@@ -19,6 +19,9 @@ export interface ProfileSection {
   mfa_process?: string;
   endpoint_url?: string;
   sts_regional_endpoints?: string;
+  web_identity_token_file?: string;
+  web_identity_token_process?: string;
+  credential_source?: string;
   [setting: string]: string | undefined;
 }
 
@@ -39,6 +42,9 @@ export const PROFILE_SETTINGS = [
   'mfa_process',
   'endpoint_url',
   'sts_regional_endpoints',
+  'web_identity_token_file',
+  'web_identity_token_process',
+  'credential_source',
 ] as const;
 
 export type ProfileSetting = (typeof PROFILE_SETTINGS)[number];

@@ -1,6 +1,6 @@
 import type { STSClient } from '@aws-sdk/client-sts';
 import type { AssumedRoleCredentials, Credentials, TemporaryCredentials } from '../credentials.js';
-import type { AssumeRoleInput, CallerIdentity, GetSessionTokenInput, StsGateway, StsTarget } from './stsGateway.js';
+import type { AssumeRoleInput, AssumeRoleWithWebIdentityInput, CallerIdentity, GetSessionTokenInput, StsGateway, StsTarget } from './stsGateway.js';
 import { noteStsEndpoint } from './stsErrors.js';
 
 type StsModule = typeof import('@aws-sdk/client-sts');
@@ -73,15 +73,16 @@ interface Call {
 export class SdkStsGateway implements StsGateway {
   constructor(private readonly options: SdkStsGatewayOptions = {}) {}
 
-  private async client(credentials: Credentials, target: StsTarget): Promise<Call> {
+  /** `credentials` undefined: an unsigned client (the SDK sends AssumeRoleWithWebIdentity with no auth). */
+  private async client(credentials: Credentials | undefined, target: StsTarget): Promise<Call> {
     const mod = await loadSdk();
     const client = quietly(() => new mod.STSClient({
       ...stsClientConfig(target),
-      credentials: {
-        accessKeyId: credentials.accessKeyId,
-        secretAccessKey: credentials.secretAccessKey,
-        sessionToken: credentials.sessionToken,
-      },
+      // Unsigned calls still get an explicit (empty) identity, so the SDK never goes looking for
+      // credentials of its own in the environment or ~/.aws.
+      credentials: credentials
+        ? { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, sessionToken: credentials.sessionToken }
+        : async () => ({ accessKeyId: '', secretAccessKey: '' }),
       maxAttempts: this.options.maxAttempts ?? 3,
       // Without throwOnRequestTimeout the SDK only warns when the timeout passes and keeps waiting.
       requestHandler: this.options.requestHandler ?? { requestTimeout: this.options.requestTimeoutMs ?? 10_000, throwOnRequestTimeout: true },
@@ -130,6 +131,25 @@ export class SdkStsGateway implements StsGateway {
           Tags: input.tags?.length ? input.tags.map((t) => ({ Key: t.key, Value: t.value })) : undefined,
           TransitiveTagKeys: input.transitiveTagKeys?.length ? input.transitiveTagKeys : undefined,
           SourceIdentity: input.sourceIdentity,
+        }),
+      );
+      return { ...toTemporary(out.Credentials), assumedRoleArn: out.AssumedRoleUser?.Arn };
+    } catch (error) {
+      throw failed(error);
+    } finally {
+      client.destroy();
+    }
+  }
+
+  async assumeRoleWithWebIdentity(target: StsTarget, input: AssumeRoleWithWebIdentityInput): Promise<AssumedRoleCredentials> {
+    const { client, sdk: mod, failed } = await this.client(undefined, target);
+    try {
+      const out = await client.send(
+        new mod.AssumeRoleWithWebIdentityCommand({
+          RoleArn: input.roleArn,
+          RoleSessionName: input.roleSessionName,
+          WebIdentityToken: input.webIdentityToken,
+          DurationSeconds: input.durationSeconds,
         }),
       );
       return { ...toTemporary(out.Credentials), assumedRoleArn: out.AssumedRoleUser?.Arn };

@@ -2,7 +2,7 @@ import { VaultError, type VaultErrorCode } from '../errors.js';
 
 /** What we know about the call that failed, for a message a person can act on. */
 export interface StsCallContext {
-  operation: 'GetSessionToken' | 'AssumeRole' | 'GetCallerIdentity';
+  operation: 'GetSessionToken' | 'AssumeRole' | 'AssumeRoleWithWebIdentity' | 'GetCallerIdentity';
   profile: string;
   roleArn?: string;
   /** The URL the user named, if any; the gateway's record of the URL it used wins (noteStsEndpoint). */
@@ -45,6 +45,8 @@ export function toStsError(error: unknown, ctx: StsCallContext): VaultError {
   if (/MultiFactorAuthentication failed|invalid MFA/i.test(awsMessage)) {
     return make('MFA_INVALID', 'the MFA code was wrong or already used; wait for the next code and try again');
   }
+  const webIdentity = ctx.operation === 'AssumeRoleWithWebIdentity' ? webIdentityHint(awsCode) : undefined;
+  if (webIdentity) return make(webIdentity.code, webIdentity.hint);
   switch (awsCode) {
     case 'AccessDenied':
     case 'AccessDeniedException':
@@ -107,6 +109,30 @@ export function toStsError(error: unknown, ctx: StsCallContext): VaultError {
     return make('STS_UNAVAILABLE', 'STS had an internal error; try again shortly');
   }
   return make('STS_FAILED', 'run with --debug for details');
+}
+
+/**
+ * AssumeRoleWithWebIdentity's own errors are about the token, not a stored key or a cached
+ * session: the hints the other calls get (vault add, vault clear) would send a person the wrong way.
+ */
+function webIdentityHint(awsCode: string): { code: VaultErrorCode; hint: string } | undefined {
+  switch (awsCode) {
+    case 'ExpiredToken':
+    case 'ExpiredTokenException':
+      return { code: 'STS_EXPIRED_TOKEN', hint: 'the web identity token has expired; get a fresh one from its issuer (CI and EKS rotate the file)' };
+    case 'InvalidIdentityToken':
+    case 'InvalidIdentityTokenException':
+    case 'IDPRejectedClaim':
+    case 'IDPRejectedClaimException':
+      return { code: 'STS_ACCESS_DENIED', hint: "check the token's issuer and audience match an IAM OIDC provider in the role's account" };
+    case 'AccessDenied':
+    case 'AccessDeniedException':
+      return { code: 'STS_ACCESS_DENIED', hint: "check the role's trust policy names the token's OIDC provider (a Federated principal) and its claims" };
+    case 'IDPCommunicationError':
+    case 'IDPCommunicationErrorException':
+      return { code: 'STS_UNAVAILABLE', hint: "STS could not reach the token's issuer; try again shortly" };
+  }
+  return undefined;
 }
 
 function oneLine(text: string): string {

@@ -23,6 +23,14 @@ export interface AssumeRoleInput {
   sourceIdentity?: string;
 }
 
+/** AssumeRoleWithWebIdentity: no credentials sign it, the token is the proof. */
+export interface AssumeRoleWithWebIdentityInput {
+  roleArn: string;
+  roleSessionName: string;
+  webIdentityToken: string;
+  durationSeconds?: number;
+}
+
 export interface CallerIdentity {
   account: string;
   arn: string;
@@ -54,4 +62,9 @@ export interface StsGateway {
   getSessionToken(credentials: Credentials, target: StsTarget, input: GetSessionTokenInput): Promise<TemporaryCredentials>;
   assumeRole(credentials: Credentials, target: StsTarget, input: AssumeRoleInput): Promise<AssumedRoleCredentials>;
   getCallerIdentity(credentials: Credentials, target: StsTarget): Promise<CallerIdentity>;
+  /**
+   * Unsigned, as the SDKs send it. Optional so that fakes written for the other calls need not
+   * grow it; a chain that needs it and finds none says so (fromWebIdentity.ts).
+   */
+  assumeRoleWithWebIdentity?(target: StsTarget, input: AssumeRoleWithWebIdentityInput): Promise<AssumedRoleCredentials>;
 }
