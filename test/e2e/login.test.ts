@@ -16,7 +16,7 @@ function paramsOf(url: URL): Array<[string, string]> {
   return [...url.searchParams.entries()];
 }
 
-describe('vault login: the console sign-in URL through the federation endpoint', () => {
+describe('vault login: the console sign-in URL through the federation endpoint', { timeout: 90_000 }, () => {
   let world: World;
   let federation: FederationStandIn;
   let longUserKey = { accessKeyId: '', secretAccessKey: '' };

@@ -4,3 +4,4 @@ export * from './stsStandIn.js';
 export * from './webIdentityTokens.js';
 export * from './containerCredentialsStandIn.js';
 export * from './federationStandIn.js';
+export * from './iamStandIn.js';

@@ -1,6 +1,6 @@
 import type { Credentials, TemporaryCredentials } from '../credentials.js';
 import { VaultError } from '../errors.js';
-import { stsClientConfig } from '../sts/sdkStsGateway.js';
+import { quietly, stsClientConfig } from '../sts/sdkStsGateway.js';
 import type { StsTarget } from '../sts/stsGateway.js';
 import { noteStsEndpoint, toStsError } from '../sts/stsErrors.js';
 
@@ -37,12 +37,12 @@ export async function getFederationToken(
   input: { name: string; durationSeconds: number; profile: string; keyOwner: string },
 ): Promise<TemporaryCredentials> {
   const sdk = await import('@aws-sdk/client-sts');
-  const client = new sdk.STSClient({
+  const client = quietly(() => new sdk.STSClient({
     ...stsClientConfig(target),
     credentials: { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey },
     maxAttempts: 3,
     requestHandler: { requestTimeout: 10_000, throwOnRequestTimeout: true },
-  });
+  }));
   try {
     const out = await client.send(new sdk.GetFederationTokenCommand({ Name: input.name, DurationSeconds: input.durationSeconds, Policy: ALLOW_ALL_POLICY }));
     const c = out.Credentials;
