@@ -69,10 +69,10 @@ describe('vault rotate: a new key replaces the stored one, and a failure at any 
     await world.close();
   });
 
-  it('an MFA-protected user: rotates through the cached MFA session, stores the new key, drops the old sessions, deletes the old key', async () => {
+  it('an MFA-protected user: rotates through the cached MFA session, stores the new key, drops the credentials cached from the old one, deletes the old key', async () => {
     iam.setPolicy({ requireMfa: true });
     const oldKey = world.user.accessKeyId;
-    // A cached MFA session and role credentials, both made with the old key.
+    // A cached MFA session and role credentials, both from the old key.
     expect((await world.vault(['exec', '-t', '123456', 'account-a', '--', 'true'])).code).toBe(0);
     world.sts.resetCalls();
     const result = await world.vault(['rotate', 'central-account'], env());
@@ -93,7 +93,7 @@ describe('vault rotate: a new key replaces the stored one, and a failure at any 
     expect(world.sts.count('GetSessionToken')).toBe(0);
     // STS was asked to accept the new key before the old one was deleted.
     expect(world.sts.calls.filter((c) => c.action === 'GetCallerIdentity').map((c) => c.accessKeyId)).toEqual([keys[0]]);
-    // The cached sessions made with the old key are gone.
+    // The credentials cached from the old key are gone.
     expect((await world.vault(['list', '--sessions'])).stdout.trim()).toBe('');
     // The next command uses the new key (and needs a code again).
     world.sts.resetCalls();

@@ -25,7 +25,7 @@ export interface RotateInput {
 
 /** An MFA session for the IAM calls needs only to outlive them: GetSessionToken's minimum, 15 min. */
 const ROTATE_SESSION_SECONDS = 900;
-/** A cached MFA session is reused for the IAM calls while this much of it is left. */
+/** A cached MFA session (in the credential cache) is reused for the IAM calls while this much of it is left. */
 const CACHED_SESSION_MIN_MS = 5 * 60_000;
 
 /**
@@ -66,12 +66,12 @@ export async function rotate(input: RotateInput, ctx: Context): Promise<number> 
     });
   }
   const stsTarget = resolveStsTarget(root, ctx.env);
-  const sessions = await ctx.sessionKeyring();
+  const cache = await ctx.credentialCache();
   const mfaSerial = chain.find((p) => p.mfaSerial !== undefined)?.mfaSerial;
 
   let caller: Credentials = oldKey;
   if (input.session !== false && mfaSerial !== undefined) {
-    const cached = await sessions.find('sts.GetSessionToken', keyOwner, mfaSerial, ctx.clock.now(), CACHED_SESSION_MIN_MS);
+    const cached = await cache.find('sts.GetSessionToken', keyOwner, mfaSerial, ctx.clock.now(), CACHED_SESSION_MIN_MS);
     if (cached) caller = cached;
     else {
       const code = await mfaTokenSource({ explicit: mfaToken, mfaProcess: profile.mfaProcess ?? root.mfaProcess, prompt: mfaPrompt(ctx.promptDriver(), ctx.ask), env: ctx.env })({
@@ -100,7 +100,7 @@ export async function rotate(input: RotateInput, ctx: Context): Promise<number> 
       iam: new SdkIamGateway(),
       sts: ctx.sts(),
       credentials: keyring,
-      sessions,
+      cache,
       clock: ctx.clock,
       sleep: (ms) => sleep(ms),
       say: (line) => ctx.stderr.write(`${line}\n`),

@@ -4,7 +4,7 @@ import type { Credentials } from '../credentials.js';
 import { VaultError } from '../errors.js';
 import { CredentialKeyring } from '../keyring/credentialKeyring.js';
 import { MemoryKeyring } from '../keyring/memoryKeyring.js';
-import { SessionKeyring } from '../keyring/sessionKeyring.js';
+import { CredentialCache } from '../keyring/credentialCache.js';
 import type { StsGateway } from '../sts/stsGateway.js';
 import type { AccessKey, IamGateway } from './iamGateway.js';
 import { rotateStoredKey, type RotateDeps } from './rotateKey.js';
@@ -55,15 +55,15 @@ async function setUp(options: { failStore?: 'new' | 'old' | 'both'; failClear?: 
   const memory = new MemoryKeyring();
   const credentials = new CredentialKeyring(memory);
   await credentials.set('work', OLD);
-  const sessions = new SessionKeyring(memory);
-  await sessions.store('sts.GetSessionToken', 'work', '', { ...NEW, accessKeyId: 'ASIASESSION', sessionToken: 'token-token-token', expiration: new Date(Date.UTC(2026, 0, 2)) });
+  const cache = new CredentialCache(memory);
+  await cache.store('sts.GetSessionToken', 'work', '', { ...NEW, accessKeyId: 'ASIASESSION', sessionToken: 'token-token-token', expiration: new Date(Date.UTC(2026, 0, 2)) });
   const originalSet = credentials.set.bind(credentials);
   credentials.set = async (profile, key) => {
     const failing = options.failStore === 'both' || (options.failStore === 'new' && key.accessKeyId === NEW.accessKeyId) || (options.failStore === 'old' && key.accessKeyId === OLD.accessKeyId);
     if (failing) throw new VaultError('KEYRING_WRITE', 'could not write the keyring item work');
     return originalSet(profile, key);
   };
-  if (options.failClear) sessions.clear = async () => Promise.reject(new VaultError('KEYRING_WRITE', 'could not remove a cached session'));
+  if (options.failClear) cache.clear = async () => Promise.reject(new VaultError('KEYRING_WRITE', 'could not remove cached credentials'));
   const clock = new ManualClock();
   const slept: number[] = [];
   const said: string[] = [];
@@ -71,7 +71,7 @@ async function setUp(options: { failStore?: 'new' | 'old' | 'both'; failClear?: 
     iam: aws.iam,
     sts: aws.sts,
     credentials,
-    sessions,
+    cache,
     clock,
     sleep: async (ms) => {
       slept.push(ms);
@@ -89,7 +89,7 @@ async function setUp(options: { failStore?: 'new' | 'old' | 'both'; failClear?: 
     profilesUsingKey: new Set(['work']),
   };
   const stored = async () => (await credentials.keyring.get('work')) && (await new CredentialKeyring(memory).get('work'))!.accessKeyId;
-  return { aws, deps, request, slept, said, stored, sessions };
+  return { aws, deps, request, slept, said, stored, cache };
 }
 
 async function rotateError(run: Promise<unknown>): Promise<VaultError> {
@@ -100,12 +100,12 @@ async function rotateError(run: Promise<unknown>): Promise<VaultError> {
 }
 
 describe('rotateStoredKey: whatever step fails, exactly one working key is stored', () => {
-  it('all steps succeed: the new key is stored, old sessions dropped, the old key deleted', async () => {
-    const { aws, deps, request, stored, sessions } = await setUp();
+  it('all steps succeed: the new key is stored, the credentials cached from the old one dropped, the old key deleted', async () => {
+    const { aws, deps, request, stored, cache } = await setUp();
     await expect(rotateStoredKey(request, deps)).resolves.toEqual({ userName: 'alice', newAccessKeyId: NEW.accessKeyId, oldAccessKeyId: OLD.accessKeyId });
     expect(await stored()).toBe(NEW.accessKeyId);
     expect([...aws.keys]).toEqual([NEW.accessKeyId]);
-    expect(await sessions.list()).toEqual([]);
+    expect(await cache.list()).toEqual([]);
   });
 
   it('waits with a bounded backoff until STS accepts the new key (injected clock and sleep)', async () => {
@@ -145,10 +145,10 @@ describe('rotateStoredKey: whatever step fails, exactly one working key is store
     expect(await stored()).toBe(OLD.accessKeyId);
   });
 
-  it('dropping the cached sessions fails: a note, and the rotation still completes', async () => {
+  it('dropping the cached credentials fails: a note, and the rotation still completes', async () => {
     const { aws, deps, request, said, stored } = await setUp({ failClear: true });
     await rotateStoredKey(request, deps);
-    expect(said).toContain('vault: note: could not drop the cached sessions made with the old key (could not remove a cached session); run `vault clear work`');
+    expect(said).toContain('vault: note: could not drop the credentials cached from the old key (could not remove cached credentials); run `vault clear work`');
     expect(await stored()).toBe(NEW.accessKeyId);
     expect([...aws.keys]).toEqual([NEW.accessKeyId]);
   });

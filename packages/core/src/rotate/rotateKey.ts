@@ -2,7 +2,7 @@ import type { Clock } from '../clock.js';
 import type { Credentials } from '../credentials.js';
 import { VaultError } from '../errors.js';
 import type { CredentialKeyring } from '../keyring/credentialKeyring.js';
-import type { SessionKeyring } from '../keyring/sessionKeyring.js';
+import type { CredentialCache } from '../keyring/credentialCache.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { StsGateway, StsTarget } from '../sts/stsGateway.js';
 import { awsErrorCode, describeAwsError, isTransient } from './awsFailure.js';
@@ -17,7 +17,7 @@ export interface RotateDeps {
   iam: IamGateway;
   sts: StsGateway;
   credentials: CredentialKeyring;
-  sessions: SessionKeyring;
+  cache: CredentialCache;
   clock: Clock;
   sleep: (ms: number) => Promise<void>;
   /** A progress line for the person (stderr). */
@@ -35,7 +35,7 @@ export interface RotateRequest {
   caller: Credentials;
   iamTarget: IamTarget;
   stsTarget: StsTarget;
-  /** Profiles whose cached sessions were made with the old key (dropped once the new key works). */
+  /** Profiles whose cached credentials came from the old key (dropped once the new key works). */
   profilesUsingKey: ReadonlySet<string>;
   acceptWaitMs?: number;
 }
@@ -53,7 +53,7 @@ export function shortKeyId(id: string): string {
 
 /**
  * Replaces a stored long-term key: CreateAccessKey, store the new key, wait until STS accepts it,
- * drop the cached sessions made with the old one, DeleteAccessKey the old one. Whatever step
+ * drop the credentials cached from the old one, DeleteAccessKey the old one. Whatever step
  * fails, exactly one working key is left stored, and the error line says what happened and what
  * to run. The new key is stored before anything else is tried: IAM shows its secret only once.
  */
@@ -133,12 +133,12 @@ export async function rotateStoredKey(request: RotateRequest, deps: RotateDeps):
   }
 
   try {
-    const dropped = await deps.sessions.clear(request.profilesUsingKey);
-    log.debug({ profile: keyOwner, dropped }, 'dropped cached sessions made with the old key');
+    const dropped = await deps.cache.clear(request.profilesUsingKey);
+    log.debug({ profile: keyOwner, dropped }, 'dropped the credentials cached from the old key');
   } catch (error) {
-    // Not fatal: the new key is stored and works; the old sessions merely linger until they expire.
+    // Not fatal: the new key is stored and works; what was cached from the old one lingers until it expires.
     const reason = error instanceof VaultError ? error.message : String(error);
-    deps.say(`vault: note: could not drop the cached sessions made with the old key (${reason}); run \`vault clear ${keyOwner}\``);
+    deps.say(`vault: note: could not drop the credentials cached from the old key (${reason}); run \`vault clear ${keyOwner}\``);
   }
 
   try {
