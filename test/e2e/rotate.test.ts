@@ -198,6 +198,25 @@ describe('vault rotate: a new key replaces the stored one, and a failure at any 
     expect(world.sts.userKeyIds(ROTATE_USER)).toEqual([oldKey]);
   });
 
+  it('waits until STS accepts the new key (IAM is eventually consistent), then deletes the old one', async () => {
+    const oldKey = await storedRotateKey();
+    iam.setPolicy({ propagationRequests: 2 });
+    world.sts.resetCalls();
+    const result = await world.vault(['rotate', 'rotate-me'], env());
+    expect(result.stderr).not.toMatch(/^vault:/m);
+    expect(result.code).toBe(0);
+    const [newKey] = world.sts.userKeyIds(ROTATE_USER);
+    expect(newKey).not.toBe(oldKey);
+    // Two refusals, then the check that passed; only after it the old key was deleted.
+    expect(world.sts.calls.filter((c) => c.action === 'GetCallerIdentity').map((c) => [c.accessKeyId, c.ok])).toEqual([
+      [newKey, false],
+      [newKey, false],
+      [newKey, true],
+    ]);
+    expect(iam.calls.at(-1)).toMatchObject({ action: 'DeleteAccessKey', targetKeyId: oldKey, ok: true });
+    expect(await storedRotateKey()).toBe(newKey);
+  });
+
   it('DeleteAccessKey is retried past a transient failure', async () => {
     iam.injectFault({ action: 'DeleteAccessKey', status: 500, code: 'ServiceFailure', message: 'Service failure', times: 1 });
     const result = await world.vault(['rotate', 'rotate-me'], env());

@@ -46,13 +46,15 @@ export interface IamStandInOptions {
   requireMfa?: boolean;
   /** The users' policy does not allow iam:GetUser (its AccessDenied message still names the user). */
   denyGetUser?: boolean;
+  /** A key it creates is refused by STS for its first N requests (IAM's eventual consistency). */
+  propagationRequests?: number;
 }
 
 export interface IamStandIn {
   readonly url: string;
   readonly calls: readonly IamCall[];
   count(action: string, onlyOk?: boolean): number;
-  /** Changes the users' policy (requireMfa, denyGetUser) from now on. */
+  /** Changes the users' policy (requireMfa, denyGetUser) and propagation from now on. */
   setPolicy(options: IamStandInOptions): void;
   /** Queues a fault; a fault without `times` stays until clearFaults. */
   injectFault(fault: IamFault): void;
@@ -227,7 +229,7 @@ class Iam implements IamStandIn {
         );
       case 'CreateAccessKey': {
         if (keys.length >= ACCESS_KEYS_PER_USER) throw new StsError(409, 'LimitExceeded', `Cannot exceed quota for AccessKeysPerUser: ${ACCESS_KEYS_PER_USER}`);
-        const key = this.sts.addUser({ arn });
+        const key = this.sts.addUser({ arn, refusedRequests: this.options.propagationRequests ?? 0 });
         this.secrets.push(key.secretAccessKey);
         this.created.set(arn, (this.created.get(arn) ?? 0) + 1);
         return reply(

@@ -33,6 +33,11 @@ export interface AddUserOptions {
   arn: string;
   accessKeyId?: string;
   secretAccessKey?: string;
+  /**
+   * The key's first N requests are refused (InvalidClientTokenId), as a key fresh from IAM's
+   * CreateAccessKey is for a while: IAM is eventually consistent. Default 0.
+   */
+  refusedRequests?: number;
 }
 
 export interface IssuedKey {
@@ -254,6 +259,8 @@ interface UserKey {
   accessKeyId: string;
   secretAccessKey: string;
   user: User;
+  /** Requests still to refuse while the key "propagates" (AddUserOptions.refusedRequests). */
+  refusals: number;
 }
 
 interface CacheKey {
@@ -458,7 +465,7 @@ class StandIn implements StsStandIn {
     }
     const accessKeyId = options.accessKeyId ?? newAccessKeyId('AKIA');
     const secretAccessKey = options.secretAccessKey ?? newSecret();
-    this.keys.set(accessKeyId, { kind: 'user', accessKeyId, secretAccessKey, user });
+    this.keys.set(accessKeyId, { kind: 'user', accessKeyId, secretAccessKey, user, refusals: options.refusedRequests ?? 0 });
     return { accessKeyId, secretAccessKey };
   }
 
@@ -766,6 +773,10 @@ class StandIn implements StsStandIn {
       (accessKeyId) => {
         key = this.keys.get(accessKeyId);
         if (!key) return undefined;
+        if (key.kind === 'user' && key.refusals > 0) {
+          key.refusals -= 1;
+          return undefined; // not yet known here: InvalidClientTokenId, as AWS answers
+        }
         // Token checks come before the signature, as with AWS: the token identifies the session.
         const token = request.headers['x-amz-security-token']?.[0];
         if (key.kind === 'user') {
