@@ -173,7 +173,7 @@ export interface StsStandIn {
   /**
    * For sibling stand-ins (IAM, the federation sign-in endpoint) that share this one's users and
    * keys: who signed a SigV4 request for `service`, checked exactly as STS checks its own. Throws
-   * an AwsStandInError (InvalidClientTokenId, SignatureDoesNotMatch, ExpiredToken…).
+   * an StsError (InvalidClientTokenId, SignatureDoesNotMatch, ExpiredToken…).
    */
   authenticateRequest(request: SignedRequest, service: string): StsKeyInfo;
   /**

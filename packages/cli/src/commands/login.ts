@@ -43,14 +43,12 @@ export async function login(input: LoginInput, ctx: Context): Promise<number> {
   const hasRole = chain.some((p) => p.roleArn !== undefined);
   const region = profile.region;
 
-  let credentials: TemporaryCredentials;
-  let roleCredentials = hasRole;
-  if (hasRole || chain[0]!.credentialProcess) {
-    credentials = await roleOrProcessCredentials(profileName, options, ctx);
-  } else {
-    credentials = await federationCredentials(profile, options.durationSeconds, ctx);
-    roleCredentials = false;
-  }
+  // SessionDuration goes only with role credentials: the endpoint refuses it with federation ones.
+  const roleCredentials = hasRole;
+  const credentials: TemporaryCredentials =
+    hasRole || chain[0]!.credentialProcess
+      ? await roleOrProcessCredentials(profileName, options, ctx)
+      : await federationCredentials(profile, options.durationSeconds, ctx);
 
   const endpoint = federationEndpoint(region, ctx.env);
   ctx.logger.debug({ profile: profileName, endpoint: new URL(endpoint).host, role: roleCredentials }, 'getSigninToken');
