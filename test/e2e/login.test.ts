@@ -1,4 +1,4 @@
-import { chmodSync, writeFileSync, appendFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -132,13 +132,20 @@ describe('vault login: the console sign-in URL through the federation endpoint',
   it('without --stdout the URL goes to the browser (BROWSER, through the opener), never to stdout or the debug log', async () => {
     federation.resetCalls();
     const browser = join(world.home, 'fake-browser');
-    // A browser that follows the URL: the sign-in endpoint then records the login.
-    writeFileSync(browser, `#!${process.execPath}\nfetch(process.argv[2], { redirect: 'manual' }).then((r) => process.exit(r.status === 302 ? 0 : 9), () => process.exit(8));\n`);
+    // A browser that follows the URL (the sign-in endpoint then records the login) and leaves its
+    // environment under HOME, where the leak scan reads it: the opener must hand it no secret.
+    const browserEnv = join(world.home, 'browser-environ.json');
+    writeFileSync(
+      browser,
+      `#!${process.execPath}\nrequire('node:fs').writeFileSync(${JSON.stringify(browserEnv)}, JSON.stringify(process.env));\n` +
+        `fetch(process.argv[2], { redirect: 'manual' }).then((r) => process.exit(r.status === 302 ? 0 : 9), () => process.exit(8));\n`,
+    );
     chmodSync(browser, 0o700);
     const result = await world.vault(['--debug', 'login', 'account-a'], { ...env, BROWSER: browser, DISPLAY: '', XDG_CURRENT_DESKTOP: '' });
     expect(result.code).toBe(0);
     expect(result.stdout).toBe('');
     expect(result.stderr).toContain('Opened the AWS console for profile account-a in your browser');
+    expect(JSON.parse(readFileSync(browserEnv, 'utf8'))).toMatchObject({ BROWSER: browser });
     const logins = federation.calls.filter((c) => c.action === 'login');
     expect(logins).toEqual([expect.objectContaining({ ok: true, issuer: 'vault' })]);
     for (const token of federation.issuedTokens()) expect(result.stderr).not.toContain(token);
