@@ -80,6 +80,26 @@ function program(run: (load: () => Promise<CommandRun<any>>, input: unknown) => 
     .action((profile: string, opts: object) => run(() => import('./commands/export.js').then((m) => m.exportCommand), { profile, ...opts }));
 
   root
+    .command('login')
+    .description('open the AWS console signed in as a profile (default: AWS_PROFILE)')
+    .argument('[profile]')
+    .option('--stdout', 'print the sign-in URL instead of opening a browser')
+    .option('--path <path>', 'the console page to open, e.g. s3/home')
+    .option('-d, --duration <duration>', 'how long the console session lasts (e.g. 1h)')
+    .option('-n, --no-session', 'skip GetSessionToken; send MFA with AssumeRole')
+    .option('-t, --mfa-token <code>', 'the MFA code to use')
+    .option('--region <region>', "the console's region")
+    .action((profile: string | undefined, opts: object) => run(() => import('./commands/login.js').then((m) => m.login), { profile, ...opts }));
+
+  root
+    .command('rotate')
+    .description("replace a profile's stored key with a new one (default: AWS_PROFILE)")
+    .argument('[profile]')
+    .option('-n, --no-session', 'call IAM with the stored key itself, not an MFA session')
+    .option('-t, --mfa-token <code>', 'the MFA code to use')
+    .action((profile: string | undefined, opts: object) => run(() => import('./commands/rotate.js').then((m) => m.rotate), { profile, ...opts }));
+
+  root
     .command('server')
     .description('the background credential daemon')
     .addArgument(new Argument('<action>', 'start (idempotent, detaches), stop, status, or run (foreground)').choices(['start', 'stop', 'status', 'run']))

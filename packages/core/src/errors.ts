@@ -31,6 +31,12 @@ export const VAULT_ERROR_CODES = [
   'DAEMON_MISMATCH',
   'SESSION_NOT_FOUND',
   'SESSION_NEEDS_MFA',
+  /** `vault login`: the federation endpoint refused or could not be reached, or no browser opened. */
+  'SIGNIN_FAILED',
+  'BROWSER_UNAVAILABLE',
+  /** `vault rotate`: a step failed; the line says which key is stored and what to run. */
+  'ROTATE_FAILED',
+  'IAM_FAILED',
   'INTERNAL',
 ] as const;
 

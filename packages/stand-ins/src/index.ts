@@ -3,3 +3,5 @@ export * from './sigv4.js';
 export * from './stsStandIn.js';
 export * from './webIdentityTokens.js';
 export * from './containerCredentialsStandIn.js';
+export * from './federationStandIn.js';
+export * from './iamStandIn.js';

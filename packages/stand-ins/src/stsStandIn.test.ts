@@ -364,7 +364,7 @@ describe('STS stand-in with real clients', () => {
         /^<ErrorResponse xmlns="https:\/\/sts\.amazonaws\.com\/doc\/2011-06-15\/"><Error><Type>Sender<\/Type><Code>MissingAuthenticationToken<\/Code><Message>Request is missing Authentication Token<\/Message><\/Error><RequestId>[0-9a-f-]{36}<\/RequestId><\/ErrorResponse>$/,
       );
 
-      const badAction = await signedFetch(user, { Action: 'GetFederationToken', Version: '2011-06-15' });
+      const badAction = await signedFetch(user, { Action: 'DecodeAuthorizationMessage', Version: '2011-06-15' });
       expect(badAction.status).toBe(400);
       expect(badAction.text).toContain('<Code>InvalidAction</Code>');
       const noVersion = await signedFetch(user, { Action: 'GetCallerIdentity' });

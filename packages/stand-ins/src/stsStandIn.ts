@@ -9,7 +9,7 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { formatExpiration, systemClock, type Clock } from '@vault/core';
-import { headersFromRaw, verifySigV4 } from './sigv4.js';
+import { headersFromRaw, verifySigV4, type SignedRequest } from './sigv4.js';
 import { trustsWebIdentity, WebIdentityTokens, type WebIdentityTokenOptions, type WebIdentityTrust } from './webIdentityTokens.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -33,6 +33,11 @@ export interface AddUserOptions {
   arn: string;
   accessKeyId?: string;
   secretAccessKey?: string;
+  /**
+   * The key's first N requests are refused (InvalidClientTokenId), as a key fresh from IAM's
+   * CreateAccessKey is for a while: IAM is eventually consistent. Default 0.
+   */
+  refusedRequests?: number;
 }
 
 export interface IssuedKey {
@@ -77,6 +82,9 @@ export interface StsCall {
   sourceIdentity?: string;
   tags?: StsTag[];
   transitiveTagKeys?: string[];
+  /** GetFederationToken's Name and Policy (a policy is no secret). */
+  federatedName?: string;
+  policy?: string;
   /** Whether a TokenCode was sent (the code itself is not recorded). */
   tokenCodeSent?: boolean;
   /** AssumeRoleWithWebIdentity: the `sub` of the token presented (the token itself is not recorded). */
@@ -129,6 +137,8 @@ export interface StsKeyInfo {
   roleSessionName?: string;
   /** The session came from a role assuming a role. */
   chained?: boolean;
+  /** GetFederationToken's Name, for a federated user's session. */
+  federatedName?: string;
   sourceIdentity?: string;
   tags?: StsTag[];
   transitiveTagKeys?: string[];
@@ -160,6 +170,19 @@ export interface StsStandIn {
   clearFaults(): void;
   /** Every secret access key, session token and web identity token the stand-in holds, for leak scans. */
   issuedSecrets(): string[];
+  /**
+   * For sibling stand-ins (IAM, the federation sign-in endpoint) that share this one's users and
+   * keys: who signed a SigV4 request for `service`, checked exactly as STS checks its own. Throws
+   * an StsError (InvalidClientTokenId, SignatureDoesNotMatch, ExpiredToken…).
+   */
+  authenticateRequest(request: SignedRequest, service: string): StsKeyInfo;
+  /**
+   * The key whose id, secret and token are exactly these, when it is temporary and has not
+   * expired (what the sign-in service checks of a Session); undefined otherwise.
+   */
+  verifyTemporaryCredentials(credentials: { accessKeyId: string; secretAccessKey: string; sessionToken: string }): StsKeyInfo | undefined;
+  /** The ids of a user's long-term keys, oldest first (IAM's ListAccessKeys). */
+  userKeyIds(userArn: string): string[];
   close(): Promise<void>;
 }
 
@@ -203,7 +226,7 @@ export function loadFixture(standIn: StsStandIn, fixture: StsFixture): Array<Iss
 
 const XMLNS = 'https://sts.amazonaws.com/doc/2011-06-15/';
 const API_VERSION = '2011-06-15';
-const ACTIONS = ['GetSessionToken', 'AssumeRole', 'AssumeRoleWithWebIdentity', 'GetCallerIdentity'] as const;
+const ACTIONS = ['GetSessionToken', 'AssumeRole', 'AssumeRoleWithWebIdentity', 'GetCallerIdentity', 'GetFederationToken'] as const;
 type Action = (typeof ACTIONS)[number];
 const MAX_BODY = 1024 * 1024;
 const FAULT_KINDS: ReadonlyArray<StsFaultKind['kind']> = ['throttle', 'internal', 'reset', 'delay', 'malformed', 'expiredToken', 'accessDenied'];
@@ -236,6 +259,8 @@ interface UserKey {
   accessKeyId: string;
   secretAccessKey: string;
   user: User;
+  /** Requests still to refuse while the key "propagates" (AddUserOptions.refusedRequests). */
+  refusals: number;
 }
 
 interface CacheKey {
@@ -246,6 +271,8 @@ interface CacheKey {
   expiration: number;
   user: User;
   mfaAuthenticated: boolean;
+  /** Set for GetFederationToken's sessions: the federated user's name. */
+  federatedName?: string;
 }
 
 interface RoleKey {
@@ -265,8 +292,8 @@ interface RoleKey {
 
 type KeyRecord = UserKey | CacheKey | RoleKey;
 
-/** An STS error reply. */
-class StsError extends Error {
+/** An STS error reply (also what authenticateRequest throws to sibling stand-ins). */
+export class StsError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
@@ -308,6 +335,7 @@ function sameSecret(a: string, b: string): boolean {
 
 function principalArn(key: KeyRecord): string {
   if (key.kind === 'role') return assumedRoleArn(key.role, key.sessionName);
+  if (key.kind === 'session' && key.federatedName !== undefined) return `arn:${key.user.partition}:sts::${key.user.account}:federated-user/${key.federatedName}`;
   return key.user.arn;
 }
 
@@ -437,7 +465,7 @@ class StandIn implements StsStandIn {
     }
     const accessKeyId = options.accessKeyId ?? newAccessKeyId('AKIA');
     const secretAccessKey = options.secretAccessKey ?? newSecret();
-    this.keys.set(accessKeyId, { kind: 'user', accessKeyId, secretAccessKey, user });
+    this.keys.set(accessKeyId, { kind: 'user', accessKeyId, secretAccessKey, user, refusals: options.refusedRequests ?? 0 });
     return { accessKeyId, secretAccessKey };
   }
 
@@ -500,7 +528,27 @@ class StandIn implements StsStandIn {
       userId: key.user.userId,
       expiration: key.kind === 'session' ? new Date(key.expiration) : undefined,
       mfaAuthenticated: key.kind === 'session' && key.mfaAuthenticated,
+      ...(key.kind === 'session' && key.federatedName !== undefined ? { arn: principalArn(key), federatedName: key.federatedName } : {}),
     };
+  }
+
+  authenticateRequest(request: SignedRequest, service: string): StsKeyInfo {
+    const headers = Object.fromEntries(Object.entries(request.headers).map(([k, v]) => [k, v === undefined ? [] : Array.isArray(v) ? v : [v]]));
+    const body = typeof request.body === 'string' ? Buffer.from(request.body) : request.body;
+    const key = this.authenticate({ method: request.method, path: request.path, query: request.query, headers, body }, service);
+    return this.describeKey(key.accessKeyId)!;
+  }
+
+  verifyTemporaryCredentials(credentials: { accessKeyId: string; secretAccessKey: string; sessionToken: string }): StsKeyInfo | undefined {
+    const key = this.keys.get(credentials.accessKeyId);
+    if (!key || key.kind === 'user') return undefined;
+    if (!sameSecret(credentials.secretAccessKey, key.secretAccessKey) || !sameSecret(credentials.sessionToken, key.sessionToken)) return undefined;
+    if (this.clock.now() >= key.expiration) return undefined;
+    return this.describeKey(key.accessKeyId);
+  }
+
+  userKeyIds(userArn: string): string[] {
+    return [...this.keys.values()].filter((k) => k.kind === 'user' && k.user.arn === userArn).map((k) => k.accessKeyId);
   }
 
   // --- observation and faults ---------------------------------------------------------------------
@@ -718,13 +766,17 @@ class StandIn implements StsStandIn {
 
   // --- authentication -----------------------------------------------------------------------------
 
-  private authenticate(request: { method: string; path: string; query: string; headers: Record<string, string[]>; body: Buffer }): KeyRecord {
+  private authenticate(request: { method: string; path: string; query: string; headers: Record<string, string[]>; body: Buffer }, service = 'sts'): KeyRecord {
     let key: KeyRecord | undefined;
     const result = verifySigV4(
       request,
       (accessKeyId) => {
         key = this.keys.get(accessKeyId);
         if (!key) return undefined;
+        if (key.kind === 'user' && key.refusals > 0) {
+          key.refusals -= 1;
+          return undefined; // not yet known here: InvalidClientTokenId, as AWS answers
+        }
         // Token checks come before the signature, as with AWS: the token identifies the session.
         const token = request.headers['x-amz-security-token']?.[0];
         if (key.kind === 'user') {
@@ -737,7 +789,7 @@ class StandIn implements StsStandIn {
         }
         return key.secretAccessKey;
       },
-      { service: 'sts', now: this.checkRequestTime ? this.clock.now() : undefined },
+      { service, now: this.checkRequestTime ? this.clock.now() : undefined },
     );
     if (!result.ok) throw new StsError(result.status, result.code, result.message);
     return key!;
@@ -760,6 +812,8 @@ class StandIn implements StsStandIn {
         return this.assumeRole(parsed.params, caller);
       case 'AssumeRoleWithWebIdentity':
         return this.assumeRoleWithWebIdentity(parsed.params);
+      case 'GetFederationToken':
+        return this.getFederationToken(parsed.params, caller);
     }
   }
 
@@ -863,6 +917,38 @@ class StandIn implements StsStandIn {
         `      <Arn>${xmlEscape(assumedRoleArn(role, key.sessionName))}</Arn>\n    </AssumedRoleUser>\n` +
         credentialsXml(key) +
         `    <Provider>${xmlEscape(claims.issuer)}</Provider>\n`,
+    );
+  }
+
+  /** A federated user's session, from a long-term key only (as AWS: not from session credentials). */
+  private getFederationToken(params: URLSearchParams, caller: KeyRecord): string {
+    const name = params.get('Name') ?? undefined;
+    const policy = params.get('Policy') ?? undefined;
+    const v = new Validation();
+    const duration = parseInteger('durationSeconds', params.get('DurationSeconds') ?? undefined);
+    v.required('name', name);
+    v.length('name', name, 2, 32);
+    v.pattern('name', name, /^[\w+=,.@-]*$/, '[\\w+=,.@-]+');
+    v.range('durationSeconds', duration, 900, 129600);
+    v.length('policy', policy, 1, 2048);
+    v.throwIfAny();
+    if (caller.kind !== 'user') throw new StsError(403, 'AccessDenied', 'Cannot call GetFederationToken with session credentials');
+    const key: CacheKey = {
+      kind: 'session',
+      accessKeyId: newAccessKeyId('ASIA'),
+      secretAccessKey: newSecret(),
+      sessionToken: newSessionToken(),
+      expiration: this.clock.now() + (duration ?? 43200) * 1000,
+      user: caller.user,
+      mfaAuthenticated: false,
+      federatedName: name!,
+    };
+    this.keys.set(key.accessKeyId, key);
+    const arn = principalArn(key);
+    return response(
+      'GetFederationToken',
+      credentialsXml(key) +
+        `    <FederatedUser>\n      <FederatedUserId>${caller.user.account}:${xmlEscape(name!)}</FederatedUserId>\n      <Arn>${xmlEscape(arn)}</Arn>\n    </FederatedUser>\n`,
     );
   }
 
@@ -1048,6 +1134,10 @@ function describeParams(parsed: Parsed): Partial<StsCall> {
   if (duration !== null && /^\d+$/.test(duration)) out.durationSeconds = Number(duration);
   set('externalId', p.get('ExternalId') ?? undefined);
   set('sourceIdentity', p.get('SourceIdentity') ?? undefined);
+  if (parsed.action === 'GetFederationToken') {
+    set('federatedName', p.get('Name') ?? undefined);
+    set('policy', p.get('Policy') ?? undefined);
+  }
   const keys = memberList(p, 'Tags', '.Key');
   const values = memberList(p, 'Tags', '.Value');
   if (keys.size > 0) out.tags = [...keys].map(([n, key]) => ({ key, value: values.get(n) ?? '' }));

@@ -35,7 +35,7 @@ const SDK_NODE_WARNING = 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED';
  * the user's command, so it must not land in their terminal; the variable is set only while the
  * client is built (synchronously), so it never reaches a child process's environment.
  */
-function quietly<T>(build: () => T): T {
+export function quietly<T>(build: () => T): T {
   if (process.env[SDK_NODE_WARNING] !== undefined) return build();
   process.env[SDK_NODE_WARNING] = 'true';
   try {

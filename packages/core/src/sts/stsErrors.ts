@@ -2,7 +2,7 @@ import { VaultError, type VaultErrorCode } from '../errors.js';
 
 /** What we know about the call that failed, for a message a person can act on. */
 export interface StsCallContext {
-  operation: 'GetSessionToken' | 'AssumeRole' | 'AssumeRoleWithWebIdentity' | 'GetCallerIdentity';
+  operation: 'GetSessionToken' | 'AssumeRole' | 'AssumeRoleWithWebIdentity' | 'GetCallerIdentity' | 'GetFederationToken';
   profile: string;
   roleArn?: string;
   /** The URL the user named, if any; the gateway's record of the URL it used wins (noteStsEndpoint). */

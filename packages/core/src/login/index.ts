@@ -1,0 +1,3 @@
+export * from './signinEndpoint.js';
+export * from './signinToken.js';
+export * from './federationToken.js';
