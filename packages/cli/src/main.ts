@@ -83,7 +83,8 @@ function program(run: (load: () => Promise<CommandRun<any>>, input: unknown) => 
     .command('server')
     .description('the background credential daemon')
     .addArgument(new Argument('<action>', 'start (idempotent, detaches), stop, status, or run (foreground)').choices(['start', 'stop', 'status', 'run']))
-    .action((action: string) => run(() => import('./commands/server.js').then((m) => m.server), { action }));
+    .addOption(new Option('--format <format>', 'status output (json includes relaySocket, for `vault relay`)').choices(['text', 'json']).default('text'))
+    .action((action: string, opts: object) => run(() => import('./commands/server.js').then((m) => m.server), { action, ...opts }));
 
   root
     .command('relay')
