@@ -5,6 +5,8 @@ import { request } from 'node:http';
 
 const spec = JSON.parse(process.argv[2]);
 const headers = { ...(spec.headers ?? {}) };
+// Node sends a GET's body unframed unless told its length.
+if (spec.body !== undefined) headers['content-length'] = Buffer.byteLength(spec.body);
 if (process.env.NS_REQUEST_AUTHORIZATION !== undefined) headers.authorization = process.env.NS_REQUEST_AUTHORIZATION;
 const url = new URL(spec.url);
 const req = request(
