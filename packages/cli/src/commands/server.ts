@@ -79,7 +79,7 @@ async function forgetCrashedDaemon(ctx: Context, { pid, stateDir: dir }: { pid: 
   await store.clear();
   const forgotten = records.length;
   const paths = daemonPaths(dir);
-  for (const file of [paths.socket, paths.pidFile, paths.stateFile]) rmSync(file, { force: true });
+  for (const file of [paths.socket, paths.relaySocket, paths.pidFile, paths.stateFile]) rmSync(file, { force: true });
   ctx.stderr.write(`vault daemon was not running (pid ${pid} had ended without stopping); forgot its ${forgotten} session(s)\n`);
   return 0;
 }
