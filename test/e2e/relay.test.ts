@@ -402,4 +402,15 @@ describe('vault relay: a session in a container network, through relay.sock (net
     expect(findLeaks([...secrets, ...sts.issuedSecrets()], texts, [home])).toEqual([]);
     expect(relay.child.exitCode).toBeNull();
   });
+
+  it('when the daemon stops, the next request gets 502 DAEMON_UNAVAILABLE and the relay ends with one vault: line (its container restarts and mounts the next socket)', async () => {
+    const exited = new Promise<number | null>((resolve) => relay.child.once('exit', (code) => resolve(code)));
+    await daemon.stop();
+    const r = await fromApp({ url: `http://${RELAY}/creds/${session.id}` }, session.token);
+    expect(r.status).toBe(502);
+    expect(JSON.parse(r.body!)).toEqual({ Code: 'DAEMON_UNAVAILABLE', Message: 'the vault daemon did not answer on its relay socket' });
+    expect(await exited).toBe(1);
+    const lines = relay.output().split('\n').filter((l) => l.startsWith('vault:'));
+    expect(lines).toEqual([`vault: the daemon stopped answering on ${daemon.paths.relaySocket}; start it (\`vault server start\`); the relay container restarts and finds the new socket`]);
+  }, TIMEOUT);
 });

@@ -84,7 +84,7 @@ export interface RelayServer {
  * checks the token and writes the audit line; the relay keeps no credential and logs nothing
  * per request.
  */
-export async function startRelay(listen: ListenAddress, socketPath: string): Promise<RelayServer> {
+export async function startRelay(listen: ListenAddress, socketPath: string, onDaemonGone: () => void = () => undefined): Promise<RelayServer> {
   // Keep-alive to the daemon: SDKs in many containers, one socket file.
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
   const forward = (request: IncomingMessage, response: ServerResponse) => {
@@ -120,7 +120,12 @@ export async function startRelay(listen: ListenAddress, socketPath: string): Pro
       answer.on('error', () => unreachable(response));
     });
     upstream.on('timeout', () => upstream.destroy(new Error('timed out')));
-    upstream.on('error', () => unreachable(response));
+    upstream.on('error', (error: NodeJS.ErrnoException) => {
+      unreachable(response);
+      // Nobody listens on the socket file any more (or it is gone): the daemon stopped, or
+      // restarted with a new socket that a bind mount of the old file never shows.
+      if (error.code === 'ECONNREFUSED' || error.code === 'ENOENT') onDaemonGone();
+    });
     upstream.end();
   };
   const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES, requireHostHeader: false, connectionsCheckingInterval: 1_000 }, forward);
@@ -149,7 +154,9 @@ export async function startRelay(listen: ListenAddress, socketPath: string): Pro
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
-        server.closeAllConnections();
+        server.closeIdleConnections();
+        // An answer still being written (the 502 that saw the daemon gone) gets a moment to leave.
+        setTimeout(() => server.closeAllConnections(), 500).unref();
         agent.destroy();
       }),
   };
