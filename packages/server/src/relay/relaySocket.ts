@@ -1,7 +1,8 @@
 import { unlinkSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isVaultError } from '@vault/core';
-import { ACCESS_DENIED_MESSAGE, ALL_METHODS, createHttpApp, notFound, sendError } from '../httpApp.js';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { ACCESS_DENIED_MESSAGE, ALL_METHODS, createHttpApp, notFound, sendError, sendRejection, type Rejection } from '../httpApp.js';
 import type { AuditLog, CredentialRoute, Logger } from '../logging.js';
 import type { PeerSocket } from '../peerPid.js';
 import { listenOnPrivateSocket } from '../privateSocket.js';
@@ -10,6 +11,23 @@ import type { PreparedCredentials } from '../sessions/refreshingCredentials.js';
 import { isRoleArn, type Session } from '../sessions/session.js';
 import { RELAY_CLIENT_HEADER, RELAY_HELLO, RELAY_HELLO_PATH } from './relayProtocol.js';
 import { ecsCredentialsSchema, errorResponses } from '../wire.js';
+
+/** Session ids as newSessionId makes them (as the loopback listener's fast path). */
+const FAST_PATH_URL = /^\/creds\/[0-9a-f]{1,64}$/;
+
+/**
+ * The guards after the token check, in the loopback listener's order (checkRequest), less the two
+ * that have no meaning on a Unix socket: no Origin, GET only, no body.
+ */
+export function relayRejection(headers: IncomingHttpHeaders, method: string | undefined): Rejection | undefined {
+  if (headers.origin !== undefined) return { status: 403, code: 'ORIGIN_NOT_ALLOWED', message: 'requests from web browsers are refused' };
+  if (method !== 'GET') return { status: 405, code: 'METHOD_NOT_ALLOWED', message: 'only GET is allowed here', allow: 'GET' };
+  const length = headers['content-length'];
+  if (headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')) {
+    return { status: 400, code: 'BODY_NOT_ALLOWED', message: 'credential requests carry no body' };
+  }
+  return undefined;
+}
 
 export interface RelaySocketOptions {
   sessions: SessionLookup;
@@ -66,8 +84,32 @@ function relayedClients(): (header: string | string[] | undefined) => PeerSocket
 export function buildRelaySocketServer(options: RelaySocketOptions): FastifyInstance {
   const { sessions, audit } = options;
   const logger = options.logger ?? audit.logger;
-  const app = createHttpApp({ logger });
   const clientOf = relayedClients();
+  let closing = false;
+  // As containerFastPath on the loopback listener: the hot request (valid, credentials cached) is
+  // answered before fastify routes it, with the same checks and bytes; anything else goes to the
+  // fastify routes below, which decide and answer it.
+  const fastPath = (request: IncomingMessage, response: ServerResponse): boolean => {
+    if (request.method !== 'GET' || closing) return false;
+    const url = request.url;
+    if (url === undefined || !FAST_PATH_URL.test(url)) return false;
+    const session = sessions.get(url.slice(7));
+    if (session === undefined || !session.tokenMatches(request.headers.authorization)) return false;
+    if (relayRejection(request.headers, request.method)) return false;
+    const ready = session.currentCredentials();
+    if (ready === undefined) return false;
+    const body = ready.ecsBody();
+    response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': body.length });
+    response.end(body);
+    session.requestsServed++;
+    audit.credentialsServed(clientOf(request.headers[RELAY_CLIENT_HEADER]), session, 'ecs-relay');
+    return true;
+  };
+  const app = createHttpApp({ logger, fastPath });
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
   app.setNotFoundHandler(notFound(['GET']));
 
   app.get(RELAY_HELLO_PATH, (_request, reply) => reply.header('cache-control', 'no-store').send(RELAY_HELLO));
@@ -79,19 +121,9 @@ export function buildRelaySocketServer(options: RelaySocketOptions): FastifyInst
       sendError(reply, 403, 'ACCESS_DENIED', ACCESS_DENIED_MESSAGE);
       return;
     }
-    const headers = request.headers;
-    if (headers.origin !== undefined) {
-      sendError(reply, 403, 'ORIGIN_NOT_ALLOWED', 'requests from web browsers are refused');
-      return;
-    }
-    if (request.method !== 'GET') {
-      reply.header('allow', 'GET');
-      sendError(reply, 405, 'METHOD_NOT_ALLOWED', 'only GET is allowed here');
-      return;
-    }
-    const length = headers['content-length'];
-    if (headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')) {
-      sendError(reply, 400, 'BODY_NOT_ALLOWED', 'credential requests carry no body');
+    const rejection = relayRejection(request.headers, request.method);
+    if (rejection) {
+      sendRejection(reply, rejection);
       return;
     }
     done();
