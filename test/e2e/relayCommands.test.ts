@@ -1,7 +1,11 @@
-import { readFileSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO } from '../support/cli.js';
 import { World } from '../support/world.js';
 
 /** A GET on a Unix socket. */
@@ -14,6 +18,29 @@ function getOnSocket(socketPath: string, path: string, headers: Record<string, s
     });
     req.on('error', reject);
     req.end();
+  });
+}
+
+function getOnTcp(port: number, path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen({ host: '127.0.0.1', port: 0 }, () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
   });
 }
 
@@ -71,6 +98,39 @@ describe('the commands that hand a session to containers', () => {
         .filter((l) => l.audit === 'credentials-served' && l.route === 'ecs-relay');
     for (let i = 0; i < 100 && relayed().length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
     expect(relayed()).toHaveLength(1);
+  });
+
+  it("the relay runs from the CLI bundle alone, as the relay image ships it (no node_modules), and serves the session through the daemon's relay socket", async () => {
+    // What relay.Dockerfile's runtime stage copies: packages/cli/bundle and the CLI's package.json.
+    const image = mkdtempSync(join(tmpdir(), 'vault-relay-image-'));
+    try {
+      cpSync(join(REPO, 'packages/cli/bundle'), join(image, 'bundle'), { recursive: true });
+      cpSync(join(REPO, 'packages/cli/package.json'), join(image, 'package.json'));
+      const s = JSON.parse((await world.vault(['server', 'status', '--format', 'json'])).stdout) as { relaySocket: string };
+      const session = JSON.parse((await world.vault(['session', 'start', 'account-a', '--format', 'json'])).stdout) as { relativeUri: string; token: string };
+      const port = await freePort();
+      const relay = spawn(process.execPath, [join(image, 'bundle/bin.js'), 'relay', '--socket', s.relaySocket, '--listen', `127.0.0.1:${port}`], { cwd: image, env: { PATH: process.env.PATH }, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      await new Promise<void>((resolve, reject) => {
+        relay.stderr!.on('data', (c: Buffer) => {
+          stderr += c.toString();
+          if (stderr.includes('vault relay: listening')) resolve();
+        });
+        relay.once('exit', (code) => reject(new Error(`relay exited ${code}: ${stderr}`)));
+      });
+      try {
+        const served = await getOnTcp(port, session.relativeUri, { authorization: session.token });
+        expect(served.status).toBe(200);
+        expect(JSON.parse(served.body)).toMatchObject({ AccountId: '222222222222' });
+      } finally {
+        relay.kill('SIGTERM');
+        await new Promise((resolve) => relay.once('exit', resolve));
+      }
+      world.capture('relay from the bundle stderr', stderr);
+      expect(stderr).toBe(`vault relay: listening on 127.0.0.1:${port}, forwarding /creds/ID to ${s.relaySocket}\nvault relay: stopped (SIGTERM)\n`);
+    } finally {
+      rmSync(image, { recursive: true, force: true });
+    }
   });
 
   it('vault server status --format json without a daemon: {"running":false}, exit 3', async () => {
