@@ -200,7 +200,12 @@ export async function openRelaySocket(path: string, options: RelaySocketOptions)
   const app = buildRelaySocketServer(options);
   await app.ready();
   removeQuietly(path);
-  await listenOnPrivateSocket(app, path);
+  try {
+    await listenOnPrivateSocket(app, path);
+  } catch (error) {
+    await app.close().catch(() => undefined);
+    throw error;
+  }
   return {
     path,
     app,
