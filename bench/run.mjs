@@ -34,6 +34,12 @@ const FIGURES = {
       seconds: Number(process.env.BENCH_SECONDS ?? (quick ? 3 : 10)),
       backend: 'file',
     }),
+  relay: async (machine) =>
+    (await import('./figures/relayThroughput.mjs')).relayThroughput(machine, {
+      rounds: Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 3)),
+      seconds: Number(process.env.BENCH_SECONDS ?? (quick ? 3 : 10)),
+      backend: 'file',
+    }),
   commands: async (machine) => (await import('./figures/commandOverhead.mjs')).commandOverhead(machine, { rounds: quick ? 3 : 15 }),
 };
 

@@ -9,7 +9,7 @@ import { World } from '../support/world.js';
  * Another local user, for real: a live daemon started by the built CLI (as root, as CI runs it)
  * with an IMDS session and a container session over the STS stand-in, and a client process run
  * as `nobody` (setpriv) that tries everything a local user could: the IMDSv2 handshake, the
- * container route with and without the session's token, the control socket, and the state
+ * container route with and without the session's token, the control socket, the relay socket, and the state
  * directory's files. It must get no credential, no IMDS token, no session list and no file. The
  * same client run as the daemon's own user is the positive control: served everything, so the
  * refusals are about the uid and nothing else.
@@ -71,6 +71,8 @@ record('container route, wrong token', 'ecs', await ecs('ecs', { authorization: 
 for (const path of ['/status', '/sessions']) {
   record('control socket GET ' + path, 'control', await http(path, { socketPath: spec.controlSocket, method: 'GET', path, headers: { host: 'localhost' } }));
 }
+// The relay socket (what a relay container is handed), with the session's token.
+record('relay socket, right token', 'relay', await http('relay', { socketPath: spec.relaySocket, method: 'GET', path: spec.ecsPath, headers: { host: 'relay', authorization: spec.ecsToken } }));
 // The state directory and what is in it.
 try {
   const names = readdirSync(spec.stateDir);
@@ -91,7 +93,7 @@ process.stdout.write(JSON.stringify({ uid: process.getuid(), results }));
 
 interface Attempt {
   name: string;
-  kind: 'imds-token' | 'imds-role' | 'imds' | 'ecs' | 'control' | 'file';
+  kind: 'imds-token' | 'imds-role' | 'imds' | 'ecs' | 'control' | 'relay' | 'file';
   status?: number;
   error?: string;
   code?: string;
@@ -186,10 +188,11 @@ describe('another local user (a real second uid) against a live daemon', () => {
       ecsPath: ecsUrl.pathname,
       ecsToken: ecsSession.token,
       controlSocket: state.socket,
+      relaySocket: join(stateDir, 'relay.sock'),
       stateDir,
       files: [
         ...readdirSync(stateDir)
-          .filter((name) => name !== 'control.sock')
+          .filter((name) => name !== 'control.sock' && name !== 'relay.sock')
           .map((name) => join(stateDir, name)),
         ...readdirSync(join(world.home, '.awsvault', 'keys')).map((name) => join(world.home, '.awsvault', 'keys', name)),
       ],
@@ -212,15 +215,15 @@ describe('another local user (a real second uid) against a live daemon', () => {
     expect(served, JSON.stringify(served)).toEqual([]);
     expect(t).toMatchObject({ credentials: 0, imdsTokens: 0, roleLists: 0, sessionLists: 0, filesRead: 0 });
     // Refused with a reason, not by a broken daemon: JSON 403 from every HTTP listener.
-    for (const a of other.results.filter((r) => r.kind !== 'control' && r.kind !== 'file')) {
+    for (const a of other.results.filter((r) => r.kind !== 'control' && r.kind !== 'relay' && r.kind !== 'file')) {
       expect(a.status, a.name).toBe(403);
       expect(a.code, a.name).toBe('USER_NOT_ALLOWED');
     }
-    for (const a of other.results.filter((r) => r.kind === 'control' || r.kind === 'file')) expect(a.error, a.name).toBe('EACCES');
+    for (const a of other.results.filter((r) => r.kind === 'control' || r.kind === 'relay' || r.kind === 'file')) expect(a.error, a.name).toBe('EACCES');
     expect(world.leaks()).toEqual([]);
   });
 
-  it("as the daemon's own user, the same client is served: IMDS token, role, credentials, the container route, the control API, the files", () => {
+  it("as the daemon's own user, the same client is served: IMDS token, role, credentials, the container route, the control API, the relay socket, the files", () => {
     const own = runClient(false);
     expect(own.uid).toBe(process.getuid?.());
     const t = tally(own.results);
@@ -235,6 +238,7 @@ describe('another local user (a real second uid) against a live daemon', () => {
     expect(byName.get('container route, wrong token')).toMatchObject({ status: 403, code: 'ACCESS_DENIED' });
     expect(byName.get('control socket GET /status')?.status).toBe(200);
     expect(byName.get('control socket GET /sessions')?.status).toBe(200);
-    expect(t).toMatchObject({ credentials: 2, imdsTokens: 1, roleLists: 1, sessionLists: 2, filesRead: (spec.files as string[]).length + 1 });
+    expect(byName.get('relay socket, right token')).toMatchObject({ status: 200, credential: true });
+    expect(t).toMatchObject({ credentials: 3, imdsTokens: 1, roleLists: 1, sessionLists: 2, filesRead: (spec.files as string[]).length + 1 });
   });
 });

@@ -103,7 +103,15 @@ function program(run: (load: () => Promise<CommandRun<any>>, input: unknown) => 
     .command('server')
     .description('the background credential daemon')
     .addArgument(new Argument('<action>', 'start (idempotent, detaches), stop, status, or run (foreground)').choices(['start', 'stop', 'status', 'run']))
-    .action((action: string) => run(() => import('./commands/server.js').then((m) => m.server), { action }));
+    .addOption(new Option('--format <format>', 'status output (json includes relaySocket, for `vault relay`)').choices(['text', 'json']).default('text'))
+    .action((action: string, opts: object) => run(() => import('./commands/server.js').then((m) => m.server), { action, ...opts }));
+
+  root
+    .command('relay')
+    .description('forward the container credential route from a container network to the daemon (the relay image runs this)')
+    .requiredOption('--socket <path>', "the daemon's relay socket (relaySocket in `vault server status --format json`)")
+    .option('--listen <address:port>', 'where containers reach the relay', '169.254.170.2:80')
+    .action((opts: object) => run(() => import('./commands/relay.js').then((m) => m.relay), opts));
 
   const session = root.command('session').description('long-lived sessions in the daemon, for any SDK');
   session

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { connect, Server } from 'node:net';
 import { Agent, request } from 'node:http';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '@vault/core';
@@ -85,15 +85,15 @@ describe('startDaemon', () => {
     expect(statSync(dir.stateDir).mode & 0o777).toBe(0o700);
   });
 
-  it('binds the control socket 0600 inside a 0700 directory even under umask 0: never connectable by others', async () => {
+  it('binds the control socket and the relay socket 0600 inside a 0700 directory even under umask 0: never connectable by others', async () => {
     // The mode is read in the same tick as the bind, before anything could chmod it afterwards:
     // what another uid could connect to in the window between bind() and a later chmod.
-    const seen: Array<{ socket: string; dir: string }> = [];
+    const seen: Array<{ name: string; socket: string; dir: string }> = [];
     const listen = Server.prototype.listen;
     const spy = vi.spyOn(Server.prototype, 'listen').mockImplementation(function (this: Server, ...args: unknown[]) {
       const result = (listen as (...a: unknown[]) => Server).apply(this, args);
       const path = (args[0] as { path?: unknown } | undefined)?.path;
-      if (typeof path === 'string') seen.push({ socket: (statSync(path).mode & 0o777).toString(8), dir: (statSync(dirname(path)).mode & 0o777).toString(8) });
+      if (typeof path === 'string') seen.push({ name: basename(path), socket: (statSync(path).mode & 0o777).toString(8), dir: (statSync(dirname(path)).mode & 0o777).toString(8) });
       return result;
     });
     const dir = tempDir();
@@ -105,7 +105,10 @@ describe('startDaemon', () => {
       process.umask(umask);
       spy.mockRestore();
     }
-    expect(seen).toEqual([{ socket: '600', dir: '700' }]);
+    expect(seen).toEqual([
+      { name: 'control.sock', socket: '600', dir: '700' },
+      { name: 'relay.sock', socket: '600', dir: '700' },
+    ]);
   });
 
   // Needs root to become another uid; CI runs as root. This is what stands in for a peer-uid check

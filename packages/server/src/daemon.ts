@@ -18,6 +18,7 @@ import { listenOnLoopback } from './listenPort.js';
 import { SERVER_VERSION } from './version.js';
 import { checkedStateLocation, daemonPaths, type DaemonPaths } from './paths.js';
 import { listenOnPrivateSocket } from './privateSocket.js';
+import { openRelaySocket, type RelaySocket } from './relay/relaySocket.js';
 
 /** How often the daemon looks for sessions whose `vault exec --server` has ended. */
 export const OWNER_CHECK_MS = 10_000;
@@ -300,6 +301,8 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
 
   let restore: RestoreSummary | undefined;
   const restored: Session[] = [];
+  // Containers' way in, through `vault relay` (relay/relaySocket.ts); never the control API.
+  let relay: RelaySocket | undefined;
   try {
     await Promise.all([server.ready(), control.ready()]);
     loaded = await loading;
@@ -322,6 +325,7 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
     }
     await listenOnPrivateSocket(control, paths.socket);
     socketBound = true;
+    relay = await openRelaySocket(paths.relaySocket, { sessions: registry, audit, logger });
     const state: DaemonStateFile = {
       pid: process.pid,
       port,
@@ -334,7 +338,7 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
     // Restored sessions go quiet but keep their records: the next start tries again.
     await registry.release();
     await Promise.allSettled([...imdsListeners].map((app) => app.close()));
-    await Promise.allSettled([server.close(), control.close()]);
+    await Promise.allSettled([server.close(), control.close(), relay?.close()]);
     cleanupFiles();
     logger.error({ event: 'daemon-start-failed', message: (error as Error).message }, 'daemon could not start');
     await closeLog?.();
@@ -403,7 +407,7 @@ export async function startDaemon(options: StartDaemonOptions): Promise<Daemon> 
         clearInterval(ownerCheck);
         await registry.stopAll();
         await Promise.allSettled([...imdsListeners].map((app) => app.close()));
-        await Promise.allSettled([server.close(), control.close()]);
+        await Promise.allSettled([server.close(), control.close(), relay?.close()]);
         cleanupFiles();
         await audit.drain();
         logger.info({ event: 'daemon-stopped' }, 'daemon stopped');

@@ -28,3 +28,5 @@ export { defaultPeerPidResolver, isLoopback, noPeerPid, ProcPeerPidResolver, typ
 export { canTellPeerUids, defaultPeerUidGate, openPeerUidGate, ProcPeerUidGate, USER_NOT_ALLOWED_MESSAGE, type PeerUidDecision, type PeerUidGate } from './peerUid.js';
 export { MAX_HEADER_BYTES, HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './httpApp.js';
 export { SERVER_VERSION } from './version.js';
+export { buildRelaySocketServer, openRelaySocket, type RelaySocket, type RelaySocketOptions } from './relay/relaySocket.js';
+export * from './relay/relayProtocol.js';

@@ -92,7 +92,8 @@ type WaitingLines = Map<string, { times: number[]; bind: (pid: number | undefine
 /** Writes one audit line of a connection's kind; `servedAt` when it is written after the fact. */
 type Served = (servedAt?: string) => void;
 
-export type CredentialRoute = 'ecs' | 'ecs-role' | 'imds' | 'control-export' | 'control-resolve';
+/** `…-relay`: served on the relay socket, to a container through `vault relay`. */
+export type CredentialRoute = 'ecs' | 'ecs-role' | 'ecs-relay' | 'ecs-role-relay' | 'imds' | 'control-export' | 'control-resolve';
 
 /**
  * The audit trail: a line for every credential served (session, route, client address and port,

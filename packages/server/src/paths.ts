@@ -3,11 +3,14 @@ import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { VaultError } from '@vault/core';
 import { isProcessAlive, readPidFile } from './processes.js';
+import { RELAY_SOCKET_NAME } from './relay/relayProtocol.js';
 
 export interface DaemonPaths {
   stateDir: string;
   /** The control API's Unix socket (0600). */
   socket: string;
+  /** The relay socket (0600): the container credential routes only, for `vault relay` (relay/relaySocket.ts). */
+  relaySocket: string;
   /** The daemon's pid (0600). */
   pidFile: string;
   /** `{pid, port, socket, …}` for tools; never a secret (0600). */
@@ -104,6 +107,7 @@ export function daemonPaths(stateDir: string = defaultStateDir()): DaemonPaths {
   return {
     stateDir,
     socket: join(stateDir, 'control.sock'),
+    relaySocket: join(stateDir, RELAY_SOCKET_NAME),
     pidFile: join(stateDir, 'daemon.pid'),
     stateFile: join(stateDir, 'daemon.json'),
     logFile: join(stateDir, 'daemon.log'),

@@ -1,4 +1,4 @@
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { SdkStsGateway, VaultError, formatDuration } from '@vault/core';
 import { dirname } from 'node:path';
 import { DaemonClient, KeyringSessionStore, daemonPaths, withMovedRecords, type SessionStore } from '@vault/server/client';
@@ -8,6 +8,7 @@ import { receivePassphrase } from '../daemonPassphrase.js';
 
 export interface ServerInput {
   action: 'start' | 'stop' | 'status' | 'run';
+  format?: 'text' | 'json';
 }
 
 export async function server(input: ServerInput, ctx: Context): Promise<number> {
@@ -38,6 +39,10 @@ export async function server(input: ServerInput, ctx: Context): Promise<number> 
       const client = new DaemonClient({ stateDir: stateDir(ctx) });
       if (!(await client.isRunning())) {
         const crashed = crashedDaemon(ctx)?.pid;
+        if (input.format === 'json') {
+          ctx.stdout.write(`${JSON.stringify({ running: false, ...(crashed === undefined ? {} : { crashedPid: crashed }) })}\n`);
+          return 3;
+        }
         ctx.stdout.write(
           crashed === undefined
             ? 'vault daemon: not running\n'
@@ -47,6 +52,13 @@ export async function server(input: ServerInput, ctx: Context): Promise<number> 
       }
       const s = await client.status();
       const dir = dirname(client.socketPath);
+      if (input.format === 'json') {
+        // relaySocket: what `vault relay --socket` is given (a daemon of a version without one has none).
+        const relay = daemonPaths(dir).relaySocket;
+        const relaySocket = existsSync(relay) ? relay : null;
+        ctx.stdout.write(`${JSON.stringify({ running: true, ...s, stateDir: dir, socket: client.socketPath, relaySocket, log: client.logFile })}\n`);
+        return 0;
+      }
       // A daemon of the previous version, still in the place anything sharing HOME can reach.
       const where = dir === stateLocationOf(ctx).dir ? dir : `${dir} (where it was before XDG_RUNTIME_DIR; \`vault server stop\` and start it again to move it)`;
       ctx.stdout.write(
@@ -67,7 +79,7 @@ async function forgetCrashedDaemon(ctx: Context, { pid, stateDir: dir }: { pid: 
   await store.clear();
   const forgotten = records.length;
   const paths = daemonPaths(dir);
-  for (const file of [paths.socket, paths.pidFile, paths.stateFile]) rmSync(file, { force: true });
+  for (const file of [paths.socket, paths.relaySocket, paths.pidFile, paths.stateFile]) rmSync(file, { force: true });
   ctx.stderr.write(`vault daemon was not running (pid ${pid} had ended without stopping); forgot its ${forgotten} session(s)\n`);
   return 0;
 }

@@ -32,7 +32,12 @@ export async function sessionStart(input: SessionStartInput, ctx: Context): Prom
   // Marks the shell as pointed at a session, not inside `vault exec`: see sessionShell.ts.
   const created = { ...session, env: { ...session.env, [SESSION_SHELL_VARIABLE]: session.id } };
   if (input.format === 'json') {
-    ctx.stdout.write(`${JSON.stringify({ id: created.id, profile: created.profile, kind: created.kind, uri: created.uri, imdsEndpoint: created.imdsEndpoint, token: created.token, env: created.env })}\n`);
+    // relativeUri: what a container gets as AWS_CONTAINER_CREDENTIALS_RELATIVE_URI, its SDK then
+    // asking 169.254.170.2 (`vault relay`, docker/README.md) with the same token.
+    const relativeUri = created.kind === 'ecs' ? new URL(created.uri).pathname : undefined;
+    ctx.stdout.write(
+      `${JSON.stringify({ id: created.id, profile: created.profile, kind: created.kind, uri: created.uri, relativeUri, imdsEndpoint: created.imdsEndpoint, token: created.token, env: created.env })}\n`,
+    );
     return 0;
   }
   const shadowing = SHADOWING_VARIABLES.filter((name) => !(name in created.env));
