@@ -26,6 +26,10 @@ export interface GlobalOptions {
   backend?: string;
   prompt?: string;
   debug?: boolean;
+  fileDir?: string;
+  passDir?: string;
+  passCmd?: string;
+  passPrefix?: string;
 }
 
 /** Everything a command needs from the outside world; built lazily so a command pays only for what it uses. */
@@ -92,6 +96,8 @@ export class Context {
       env: this.env,
       homeDir: this.homeDir,
       rememberDecrypted: this.rememberDecrypted,
+      ...(this.options.fileDir === undefined ? {} : { fileDir: this.options.fileDir }),
+      pass: { dir: this.options.passDir, command: this.options.passCmd, prefix: this.options.passPrefix },
       passphrase: async () => {
         this.filePassphrase ??= await this.ask('Enter passphrase to unlock the vault file keyring: ', { hidden: true });
         return this.filePassphrase;

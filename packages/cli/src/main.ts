@@ -7,7 +7,7 @@ import { VERSION } from './version.js';
 /** A command: parsed input in, exit code out. Only bin.ts ends the process. */
 export type CommandRun<I> = (input: I, context: Context) => Promise<number>;
 
-const BACKENDS = 'keychain (also secret-service, wincred) or file';
+const BACKENDS = 'keychain (also secret-service, wincred), file or pass';
 
 /**
  * Builds the command table. Each command's module is imported only when that command runs,
@@ -19,13 +19,21 @@ function program(run: (load: () => Promise<CommandRun<any>>, input: unknown) => 
     .version(VERSION, '--version')
     .addOption(new Option('--backend <name>', `secret backend: ${BACKENDS}`).env('AWS_VAULT_BACKEND'))
     .addOption(new Option('--prompt <driver>', 'how to ask for MFA codes: terminal or ykman').env('AWS_VAULT_PROMPT'))
-    .option('--debug', 'log to stderr (secrets redacted)');
+    .option('--debug', 'log to stderr (secrets redacted)')
+    .option('--file-dir <dir>', 'directory of the file backend (AWS_VAULT_FILE_DIR; default ~/.awsvault/keys)')
+    .option('--pass-dir <dir>', 'password store of the pass backend (AWS_VAULT_PASS_PASSWORD_STORE_DIR)')
+    .option('--pass-cmd <program>', 'the pass program (AWS_VAULT_PASS_CMD; default pass)')
+    .option('--pass-prefix <prefix>', 'folder of the entries in the password store (AWS_VAULT_PASS_PREFIX)')
+    .addOption(new Option('--keychain <name>', 'aws-vault only: refused (vault uses the default keychain)').hideHelp())
+    .addOption(new Option('--secret-service-collection <name>', 'aws-vault only: refused (vault uses the default collection)').hideHelp());
 
   root
     .command('add')
     .description('store a long-term access key for a profile (replaces an existing one)')
     .argument('<profile>')
     .option('--env', 'read the key from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY')
+    .option('--add-config', 'add [profile NAME] to the config file when it has none (the default)')
+    .option('--no-add-config', 'leave the config file alone')
     .action((profile: string, opts: object) => run(() => import('./commands/add.js').then((m) => m.add), { profile, ...opts }));
 
   root
@@ -128,6 +136,7 @@ export async function main(argv: string[], deps: ConstructorParameters<typeof Co
     // A backend named by AWS_VAULT_BACKEND is the environment's choice, not a flag: leave it to the
     // keyring to read, so a bad value is reported as AWS_VAULT_BACKEND rather than as --backend.
     if (cli.getOptionValueSource('backend') === 'env') delete globals.backend;
+    refuseAwsVaultOnlyFlags(globals);
     context = new Context(globals, await createLogger(globals.debug === true), deps);
     const command = await load();
     exitCode = await command(input, context);
@@ -168,6 +177,24 @@ export async function main(argv: string[], deps: ConstructorParameters<typeof Co
     stderr.write(`vault: ${wrapped.toLine()}\n`);
     context?.logger.error({ err: error }, 'unexpected error');
     return 1;
+  }
+}
+
+/**
+ * aws-vault's --keychain and --secret-service-collection name a store of their own; vault's
+ * keychain backend keeps items in the store the OS unlocks at login (keytar), so saying so beats
+ * silently storing somewhere else than the person asked.
+ */
+function refuseAwsVaultOnlyFlags(globals: GlobalOptions & { keychain?: string; secretServiceCollection?: string }): void {
+  if (globals.keychain !== undefined) {
+    throw new VaultError('USAGE', '--keychain is an aws-vault flag vault does not take: vault keeps keys in your login keychain (service "vault")', {
+      hint: 'drop --keychain; to keep keys apart use --backend file with --file-dir, or --backend pass with --pass-dir',
+    });
+  }
+  if (globals.secretServiceCollection !== undefined) {
+    throw new VaultError('USAGE', '--secret-service-collection is an aws-vault flag vault does not take: vault keeps keys in the default Secret Service collection (service "vault")', {
+      hint: 'drop --secret-service-collection; to keep keys apart use --backend file with --file-dir, or --backend pass with --pass-dir',
+    });
   }
 }
 

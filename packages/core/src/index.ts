@@ -31,3 +31,5 @@ export * from './keyring/fileKeyring.js';
 export { fileKeyringFileName, fileKeyringKeyName } from './keyring/fileNames.js';
 export * from './keyring/keytarKeyring.js';
 export * from './keyring/openKeyring.js';
+export * from './keyring/passKeyring.js';
+export * from './config/configWriter.js';
