@@ -1,5 +1,6 @@
 import { Argument, Command, CommanderError, Option } from 'commander';
 import { VaultError, isVaultError } from '@vault/core';
+import { execNamesProfile } from './commands/profileArgument.js';
 import { Context, type GlobalOptions } from './context.js';
 import { createLogger } from './logger.js';
 import { VERSION } from './version.js';
@@ -13,7 +14,7 @@ const BACKENDS = 'keychain (also secret-service, wincred), file or pass';
  * Builds the command table. Each command's module is imported only when that command runs,
  * so `vault exec` with cached credentials never loads the AWS SDK or the server.
  */
-function program(run: (load: () => Promise<CommandRun<any>>, input: unknown) => Promise<void>): Command {
+function program(run: (load: () => Promise<CommandRun<any>>, input: unknown) => Promise<void>, argv: string[]): Command {
   const root = new Command('vault')
     .description('Keeps AWS keys in the OS keychain and hands out short-lived credentials')
     .version(VERSION, '--version')
@@ -61,8 +62,8 @@ function program(run: (load: () => Promise<CommandRun<any>>, input: unknown) => 
 
   root
     .command('exec')
-    .description('run a command with credentials for a profile')
-    .argument('<profile>')
+    .description('run a command with credentials for a profile (default: AWS_PROFILE)')
+    .argument('[profile]', 'the profile (default: AWS_PROFILE; then use `vault exec -- COMMAND`)')
     .argument('[command...]', 'the command and its arguments (default: $SHELL)')
     .option('-d, --duration <duration>', 'how long the credentials last (e.g. 1h, 15m)')
     .option('-n, --no-session', 'skip GetSessionToken; send MFA with AssumeRole')
@@ -72,14 +73,19 @@ function program(run: (load: () => Promise<CommandRun<any>>, input: unknown) => 
     .addOption(new Option('--ecs-server', 'the same as --server (aws-vault name)').hideHelp())
     .option('--ec2-server', 'serve credentials from a local IMDSv2 endpoint')
     .option('--lazy', 'with a server: make the first STS call on the first request')
-    .action((profile: string, command: string[], opts: object) =>
-      run(() => import('./commands/exec.js').then((m) => m.exec), { profile, command, ...opts }),
-    );
+    // aws-vault's deprecated `exec --json`, still in many credential_process lines.
+    .addOption(new Option('-j, --json', 'print credentials as credential_process JSON (the same as `export --format json`)').hideHelp())
+    .action((profile: string | undefined, command: string[], opts: object) => {
+      // `vault exec -- COMMAND`: no profile before `--`, so the first word is the command's.
+      const named = profile !== undefined && execNamesProfile(argv);
+      const words = named || profile === undefined ? command : [profile, ...command];
+      return run(() => import('./commands/exec.js').then((m) => m.exec), { profile: named ? profile : undefined, command: words, ...opts });
+    });
 
   root
     .command('export')
     .description('print credentials for a profile (credential_process: --format json)')
-    .argument('<profile>')
+    .argument('[profile]', 'the profile (default: AWS_PROFILE)')
     .addOption(new Option('--format <format>', 'output format').choices(['env', 'export-env', 'json', 'ini']).default('env'))
     .option('-d, --duration <duration>', 'how long the credentials last (e.g. 1h, 15m)')
     .option('-n, --no-session', 'skip GetSessionToken; send MFA with AssumeRole')
@@ -140,7 +146,7 @@ export async function main(argv: string[], deps: ConstructorParameters<typeof Co
     context = new Context(globals, await createLogger(globals.debug === true), deps);
     const command = await load();
     exitCode = await command(input, context);
-  });
+  }, argv);
   const configure = (command: Command) => {
     command.exitOverride();
     command.configureOutput({
