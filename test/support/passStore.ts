@@ -12,11 +12,11 @@ export class PassStore {
   readonly dir: string;
   readonly keyId: string;
 
-  constructor(root: string, name = 'password-store') {
-    this.gnupgHome = join(root, '.gnupg');
+  constructor(root: string, name = 'password-store', gnupgHome = join(root, '.gnupg'), keyId = 'vault-test@example.invalid') {
+    this.gnupgHome = gnupgHome;
     this.dir = join(root, name);
     mkdirSync(this.gnupgHome, { recursive: true, mode: 0o700 });
-    this.keyId = 'vault-test@example.invalid';
+    this.keyId = keyId;
     execFileSync('gpg', ['--batch', '--passphrase', '', '--quick-gen-key', `vault test <${this.keyId}>`, 'future-default', 'default', 'never'], {
       env: this.env(),
       stdio: 'ignore',
@@ -32,6 +32,17 @@ export class PassStore {
   /** Runs `pass` itself (as aws-vault does, or as the person does), with `input` on stdin. */
   pass(args: string[], input = ''): string {
     return execFileSync('pass', args, { env: this.env(), input, stdio: ['pipe', 'pipe', 'pipe'] }).toString('utf8');
+  }
+
+  /**
+   * Makes `other`'s key one this GNUPGHOME can encrypt to (public half only, fully trusted) but
+   * not decrypt with: a store initialised for it takes writes that this side cannot read back.
+   */
+  trustPublicKeyOf(other: PassStore): void {
+    const pub = execFileSync('gpg', ['--batch', '--export', other.keyId], { env: other.env() });
+    execFileSync('gpg', ['--batch', '--import'], { env: this.env(), input: pub, stdio: ['pipe', 'ignore', 'ignore'] });
+    const fpr = /^fpr:+([0-9A-F]+):/m.exec(execFileSync('gpg', ['--with-colons', '--fingerprint', other.keyId], { env: this.env() }).toString('utf8'))?.[1];
+    execFileSync('gpg', ['--batch', '--import-ownertrust'], { env: this.env(), input: `${fpr}:6:\n`, stdio: ['pipe', 'ignore', 'ignore'] });
   }
 
   close(): void {

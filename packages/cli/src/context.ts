@@ -91,8 +91,14 @@ export class Context {
   }
 
   keyring(): Promise<Keyring> {
-    this.keyringPromise ??= openKeyring({
-      backend: this.options.backend,
+    this.keyringPromise ??= this.openBackend(this.options.backend);
+    return this.keyringPromise;
+  }
+
+  /** A keyring of the named backend (default: the chosen one), with this command's settings and passphrase. */
+  openBackend(backend: string | undefined): Promise<Keyring> {
+    return openKeyring({
+      backend,
       env: this.env,
       homeDir: this.homeDir,
       rememberDecrypted: this.rememberDecrypted,
@@ -103,7 +109,6 @@ export class Context {
         return this.filePassphrase;
       },
     });
-    return this.keyringPromise;
   }
 
   async credentialKeyring(): Promise<CredentialKeyring> {

@@ -94,6 +94,17 @@ function program(run: (load: () => Promise<CommandRun<any>>, input: unknown) => 
     .action((profile: string, opts: object) => run(() => import('./commands/export.js').then((m) => m.exportCommand), { profile, ...opts }));
 
   root
+    .command('migrate-backend')
+    .description('copy stored keys from one backend to another; each is read back before any is deleted')
+    .requiredOption('--from <backend>', `the backend to copy from: ${BACKENDS}`)
+    .requiredOption('--to <backend>', 'the backend to copy to')
+    .option('--profile <profile>', 'only this profile (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
+    .option('--dry-run', 'say what would be copied; write and delete nothing')
+    .option('--overwrite', 'replace a key the target already holds')
+    .option('--delete-source', 'delete each key from the source once its copy read back from the target')
+    .action((opts: object) => run(() => import('./commands/migrateBackend.js').then((m) => m.migrateBackend), opts));
+
+  root
     .command('server')
     .description('the background credential daemon')
     .addArgument(new Argument('<action>', 'start (idempotent, detaches), stop, status, or run (foreground)').choices(['start', 'stop', 'status', 'run']))
