@@ -14,12 +14,14 @@ import {
   type Clock,
   type Keyring,
   type Logger,
+  type MfaPrompt,
   type StsGateway,
   VAULT_SECRET_VARIABLES,
   withoutVaultSecrets,
 } from '@vault/core';
 import { PASSPHRASE_FD_VARIABLE } from './daemonPassphrase.js';
-import { mfaPrompt } from './prompt/mfaPrompt.js';
+import { chooseDriver, mfaPrompt } from './prompt/mfaPrompt.js';
+import { hasTerminal } from './prompt/terminalOutput.js';
 import { ask as terminalAsk, type Ask } from './prompt/terminal.js';
 
 export interface GlobalOptions {
@@ -124,8 +126,18 @@ export class Context {
     return this.stsGateway;
   }
 
+  /** The driver named by --prompt / AWS_VAULT_PROMPT, else as aws-vault chooses (see chooseDriver). */
   promptDriver(): string {
-    return this.options.prompt ?? this.env.AWS_VAULT_PROMPT ?? 'terminal';
+    return chooseDriver({ explicit: this.explicitPrompt(), env: this.env, terminal: hasTerminal() });
+  }
+
+  /** The MFA prompt of the chosen driver. */
+  mfaPrompt(): MfaPrompt {
+    return mfaPrompt(this.promptDriver(), this.ask, this.env, { chosenForMe: !this.explicitPrompt() });
+  }
+
+  private explicitPrompt(): string | undefined {
+    return this.options.prompt || this.env.AWS_VAULT_PROMPT || undefined;
   }
 
   /** The credential chain for a profile, with MFA codes from --mfa-token, mfa_process, then the prompt. */
@@ -147,7 +159,7 @@ export class Context {
         mfa: mfaTokenSource({
           explicit: options.mfaToken,
           mfaProcess: profile.mfaProcess,
-          prompt: mfaPrompt(this.promptDriver(), this.ask),
+          prompt: this.mfaPrompt(),
           env: this.env,
         }),
       },

@@ -7,7 +7,6 @@ import { checkedStateLocation, DaemonClient, UPSTREAM_MIN_LIFE_MS, daemonPaths, 
 import type { Context } from './context.js';
 import { daemonEnvironment } from './environment/daemonEnvironment.js';
 import { DAEMON_STDIO_WITH_PASSPHRASE, PASSPHRASE_FD, PASSPHRASE_FD_VARIABLE, sendPassphrase } from './daemonPassphrase.js';
-import { mfaPrompt } from './prompt/mfaPrompt.js';
 
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
 
@@ -220,6 +219,6 @@ export async function mfaCodeForDaemon(
   });
   if (options.mfaToken !== undefined) return options.mfaToken;
   if (!(await chain.needsMfaCode())) return undefined;
-  const source = mfaTokenSource({ mfaProcess: chain.target.mfaProcess, prompt: mfaPrompt(ctx.promptDriver(), ctx.ask), env: ctx.env });
+  const source = mfaTokenSource({ mfaProcess: chain.target.mfaProcess, prompt: ctx.mfaPrompt(), env: ctx.env });
   return source({ serial: chain.mfaSerial!, profile });
 }

@@ -2,6 +2,7 @@ import { Argument, Command, CommanderError, Option } from 'commander';
 import { VaultError, isVaultError } from '@vault/core';
 import { execNamesProfile } from './commands/profileArgument.js';
 import { Context, type GlobalOptions } from './context.js';
+import { checkDriver } from './prompt/mfaPrompt.js';
 import { createLogger } from './logger.js';
 import { VERSION } from './version.js';
 
@@ -19,7 +20,7 @@ function program(run: (load: () => Promise<CommandRun<any>>, input: unknown) => 
     .description('Keeps AWS keys in the OS keychain and hands out short-lived credentials')
     .version(VERSION, '--version')
     .addOption(new Option('--backend <name>', `secret backend: ${BACKENDS}`).env('AWS_VAULT_BACKEND'))
-    .addOption(new Option('--prompt <driver>', 'how to ask for MFA codes: terminal or ykman').env('AWS_VAULT_PROMPT'))
+    .addOption(new Option('--prompt <driver>', 'how to ask for MFA codes: terminal, ykman, zenity, kdialog or osascript').env('AWS_VAULT_PROMPT'))
     .option('--debug', 'log to stderr (secrets redacted)')
     .option('--file-dir <dir>', 'directory of the file backend (AWS_VAULT_FILE_DIR; default ~/.awsvault/keys)')
     .option('--pass-dir <dir>', 'password store of the pass backend (AWS_VAULT_PASS_PASSWORD_STORE_DIR)')
@@ -154,6 +155,8 @@ export async function main(argv: string[], deps: ConstructorParameters<typeof Co
     // keyring to read, so a bad value is reported as AWS_VAULT_BACKEND rather than as --backend.
     if (cli.getOptionValueSource('backend') === 'env') delete globals.backend;
     refuseAwsVaultOnlyFlags(globals);
+    // As aws-vault: a prompt driver that does not exist is refused before anything runs.
+    if (globals.prompt) checkDriver(globals.prompt);
     context = new Context(globals, await createLogger(globals.debug === true), deps);
     const command = await load();
     exitCode = await command(input, context);
