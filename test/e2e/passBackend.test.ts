@@ -36,6 +36,7 @@ describe('vault with the pass backend (real pass + gpg)', () => {
   }, 60_000);
 
   afterAll(async () => {
+    await world?.vault(['server', 'stop'], env);
     store?.close();
     await world?.close();
   });
@@ -86,6 +87,15 @@ describe('vault with the pass backend (real pass + gpg)', () => {
     expect(result.stderr).toMatch(/^vault: cannot write pass entry aws-vault\/third: the pass store .*no-key-store has no usable gpg key to encrypt to; run `pass init GPG-KEY-ID`[^\n]*\n$/);
     expect(store.pass(['ls'])).not.toContain('third');
   });
+
+  it('the daemon reads the same store: exec --server serves the role from the pass backend', async () => {
+    const result = await world.vault(['exec', '--server', 'account-a', '-t', '123456', '--', AWS_CLI, 'sts', 'get-caller-identity', '--endpoint-url', world.sts.url, '--output', 'json'], env);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout).Arn).toMatch(new RegExp(`^${assumedArn(ROLE_A)}/`));
+    await world.captureDaemonEnviron();
+    expect((await world.vault(['server', 'stop'], env)).code).toBe(0);
+  }, 90_000);
 
   it('--keychain is refused with what vault uses instead', async () => {
     const result = await world.vault(['--keychain', 'login', 'list'], env);
