@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CredentialKeyring, PassKeyring, SessionKeyring, VaultError, passOptions } from '@vault/core';
+import { CredentialKeyring, PassKeyring, VaultError, passOptions } from '@vault/core';
 import { PassStore, awsVaultItem } from '../support/passStore.js';
 
 const SECRET = "pAsSbAcKeNdSeCrEtKeY0123456789abcdefABCD";
@@ -54,7 +54,7 @@ describe('pass keyring (real pass + gpg)', () => {
     // The file on disk is gpg's, not the plaintext.
     expect(readFileSync(join(store.dir, 'written', 'dev.gpg')).toString('latin1')).not.toContain(SECRET);
 
-    await new SessionKeyring(ring).keyring.set('sts.GetSessionToken,ZGV2,,1700000000', '{"x":1}');
+    await ring.set('sts.GetSessionToken,ZGV2,,1700000000', '{"x":1}'); // cached credentials, aws-vault's key shape
     expect(await ring.keys()).toEqual(['dev', 'sts.GetSessionToken,ZGV2,,1700000000']);
     expect(await credentials.profiles()).toEqual(['dev']);
     await credentials.set('dev', { accessKeyId: 'AKIAPASSWRITETEST002', secretAccessKey: SECRET });
