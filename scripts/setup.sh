@@ -14,6 +14,8 @@ command -v dbus-run-session >/dev/null || need+=(dbus-user-session)
 command -v secret-tool >/dev/null || need+=(libsecret-tools)
 command -v wrk >/dev/null || need+=(wrk)                               # load generator for npm run bench
 command -v ip >/dev/null || need+=(iproute2)                           # `ip link` in the network-namespace test
+command -v pass >/dev/null || need+=(pass)                             # the pass backend (real pass)
+command -v gpg >/dev/null || need+=(gnupg)                            # gpg behind pass
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing ${need[*]}" >&2

@@ -125,7 +125,7 @@ describe('vault login: the console sign-in URL through the federation endpoint',
   it('without a profile or AWS_PROFILE: one usage line', async () => {
     const result = await world.vault(['login', '--stdout'], env);
     expect(result.stdout).toBe('');
-    expect(result.stderr).toBe('vault: vault login needs a profile; run `vault login PROFILE`, or set AWS_PROFILE\n');
+    expect(result.stderr).toBe('vault: vault login needs a profile; name it (`vault login PROFILE`) or set AWS_PROFILE\n');
     expect(result.code).toBe(2);
   });
 

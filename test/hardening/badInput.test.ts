@@ -100,7 +100,7 @@ const CASES: Case[] = [
   { name: 'an unknown option, with a suggestion', args: ['--bckend', 'file', 'list'], says: /unknown option '--bckend' \(Did you mean --backend\?\); see `vault --help`/ },
   { name: 'an unknown command', args: ['exce', 'account-a'], says: /unknown command 'exce'.*; see `vault --help`/ },
   { name: 'a missing argument of a subcommand', args: ['session', 'start'], says: /missing required argument 'profile'; see `vault session start --help`/ },
-  { name: "aws-vault's pass backend (--backend)", args: ['--backend', 'pass', 'list'], says: /"pass" keyring backend of aws-vault is not supported/ },
+  { name: "aws-vault's kwallet backend (--backend)", args: ['--backend', 'kwallet', 'list'], says: /"kwallet" keyring backend of aws-vault is not supported/ },
   { name: 'exec inside another vault exec (AWS_VAULT set)', args: ['exec', 'account-a', '-t', '123456', '--', 'true'], env: { AWS_VAULT: 'account-b' }, says: /AWS_VAULT|inside/ },
   { name: 'exec of a command that does not exist', args: ['exec', 'account-a', '-t', '123456', '--', '/nonexistent/command'], says: /\/nonexistent\/command/, sts: true },
   // --- vault add --env -----------------------------------------------------------------------------

@@ -14,18 +14,24 @@ import {
   type Clock,
   type Keyring,
   type Logger,
+  type MfaPrompt,
   type StsGateway,
   VAULT_SECRET_VARIABLES,
   withoutVaultSecrets,
 } from '@vault/core';
 import { PASSPHRASE_FD_VARIABLE } from './daemonPassphrase.js';
-import { mfaPrompt } from './prompt/mfaPrompt.js';
+import { chooseDriver, mfaPrompt } from './prompt/mfaPrompt.js';
+import { hasTerminal } from './prompt/terminalOutput.js';
 import { ask as terminalAsk, type Ask } from './prompt/terminal.js';
 
 export interface GlobalOptions {
   backend?: string;
   prompt?: string;
   debug?: boolean;
+  fileDir?: string;
+  passDir?: string;
+  passCmd?: string;
+  passPrefix?: string;
 }
 
 /** Everything a command needs from the outside world; built lazily so a command pays only for what it uses. */
@@ -87,17 +93,24 @@ export class Context {
   }
 
   keyring(): Promise<Keyring> {
-    this.keyringPromise ??= openKeyring({
-      backend: this.options.backend,
+    this.keyringPromise ??= this.openBackend(this.options.backend);
+    return this.keyringPromise;
+  }
+
+  /** A keyring of the named backend (default: the chosen one), with this command's settings and passphrase. */
+  openBackend(backend: string | undefined): Promise<Keyring> {
+    return openKeyring({
+      backend,
       env: this.env,
       homeDir: this.homeDir,
       rememberDecrypted: this.rememberDecrypted,
+      ...(this.options.fileDir === undefined ? {} : { fileDir: this.options.fileDir }),
+      pass: { dir: this.options.passDir, command: this.options.passCmd, prefix: this.options.passPrefix },
       passphrase: async () => {
         this.filePassphrase ??= await this.ask('Enter passphrase to unlock the vault file keyring: ', { hidden: true });
         return this.filePassphrase;
       },
     });
-    return this.keyringPromise;
   }
 
   async credentialKeyring(): Promise<CredentialKeyring> {
@@ -113,8 +126,18 @@ export class Context {
     return this.stsGateway;
   }
 
+  /** The driver named by --prompt / AWS_VAULT_PROMPT, else as aws-vault chooses (see chooseDriver). */
   promptDriver(): string {
-    return this.options.prompt ?? this.env.AWS_VAULT_PROMPT ?? 'terminal';
+    return chooseDriver({ explicit: this.explicitPrompt(), env: this.env, terminal: hasTerminal() });
+  }
+
+  /** The MFA prompt of the chosen driver. */
+  mfaPrompt(): MfaPrompt {
+    return mfaPrompt(this.promptDriver(), this.ask, this.env, { chosenForMe: !this.explicitPrompt() });
+  }
+
+  private explicitPrompt(): string | undefined {
+    return this.options.prompt || this.env.AWS_VAULT_PROMPT || undefined;
   }
 
   /** The credential chain for a profile, with MFA codes from --mfa-token, mfa_process, then the prompt. */
@@ -136,7 +159,7 @@ export class Context {
         mfa: mfaTokenSource({
           explicit: options.mfaToken,
           mfaProcess: profile.mfaProcess,
-          prompt: mfaPrompt(this.promptDriver(), this.ask),
+          prompt: this.mfaPrompt(),
           env: this.env,
         }),
       },

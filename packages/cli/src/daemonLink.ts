@@ -1,13 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CredentialKeyring, VaultError, isVaultError, mfaTokenSource } from '@vault/core';
 import { checkedStateLocation, DaemonClient, UPSTREAM_MIN_LIFE_MS, daemonPaths, ensureDaemon, isProcessAlive, readPidFile, stateDirInUse, type StateLocation } from '@vault/server/client';
 import type { Context } from './context.js';
 import { daemonEnvironment } from './environment/daemonEnvironment.js';
 import { DAEMON_STDIO_WITH_PASSPHRASE, PASSPHRASE_FD, PASSPHRASE_FD_VARIABLE, sendPassphrase } from './daemonPassphrase.js';
-import { mfaPrompt } from './prompt/mfaPrompt.js';
 
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
 
@@ -55,6 +54,11 @@ function spawnDaemon(ctx: Context): ChildProcess {
   // daemonLocationEnv: the daemon must find the same state directory (and the old place).
   const env: NodeJS.ProcessEnv = { ...daemonEnvironment(ctx.env), ...daemonLocationEnv(ctx) };
   if (ctx.options.backend) env.AWS_VAULT_BACKEND = ctx.options.backend;
+  // The keyring flags, as the variables they stand for (paths made absolute: the daemon runs elsewhere).
+  if (ctx.options.fileDir) env.AWS_VAULT_FILE_DIR = resolve(ctx.options.fileDir);
+  if (ctx.options.passDir) env.AWS_VAULT_PASS_PASSWORD_STORE_DIR = resolve(ctx.options.passDir);
+  if (ctx.options.passCmd) env.AWS_VAULT_PASS_CMD = ctx.options.passCmd;
+  if (ctx.options.passPrefix !== undefined) env.AWS_VAULT_PASS_PREFIX = ctx.options.passPrefix;
   const passphrase = ctx.filePassphrase;
   if (passphrase !== undefined) env[PASSPHRASE_FD_VARIABLE] = String(PASSPHRASE_FD);
   const stdio = passphrase !== undefined ? [...DAEMON_STDIO_WITH_PASSPHRASE] : 'ignore';
@@ -220,6 +224,6 @@ export async function mfaCodeForDaemon(
   });
   if (options.mfaToken !== undefined) return options.mfaToken;
   if (!(await chain.needsMfaCode())) return undefined;
-  const source = mfaTokenSource({ mfaProcess: chain.target.mfaProcess, prompt: mfaPrompt(ctx.promptDriver(), ctx.ask), env: ctx.env });
+  const source = mfaTokenSource({ mfaProcess: chain.target.mfaProcess, prompt: ctx.mfaPrompt(), env: ctx.env });
   return source({ serial: chain.mfaSerial!, profile });
 }

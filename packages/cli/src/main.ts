@@ -1,31 +1,41 @@
 import { Argument, Command, CommanderError, Option } from 'commander';
 import { VaultError, isVaultError } from '@vault/core';
+import { execNamesProfile } from './commands/profileArgument.js';
 import { Context, type GlobalOptions } from './context.js';
+import { checkDriver } from './prompt/mfaPrompt.js';
 import { createLogger } from './logger.js';
 import { VERSION } from './version.js';
 
 /** A command: parsed input in, exit code out. Only bin.ts ends the process. */
 export type CommandRun<I> = (input: I, context: Context) => Promise<number>;
 
-const BACKENDS = 'keychain (also secret-service, wincred) or file';
+const BACKENDS = 'keychain (also secret-service, wincred), file or pass';
 
 /**
  * Builds the command table. Each command's module is imported only when that command runs,
  * so `vault exec` with cached credentials never loads the AWS SDK or the server.
  */
-function program(run: (load: () => Promise<CommandRun<any>>, input: unknown) => Promise<void>): Command {
+function program(run: (load: () => Promise<CommandRun<any>>, input: unknown) => Promise<void>, argv: string[]): Command {
   const root = new Command('vault')
     .description('Keeps AWS keys in the OS keychain and hands out short-lived credentials')
     .version(VERSION, '--version')
     .addOption(new Option('--backend <name>', `secret backend: ${BACKENDS}`).env('AWS_VAULT_BACKEND'))
-    .addOption(new Option('--prompt <driver>', 'how to ask for MFA codes: terminal or ykman').env('AWS_VAULT_PROMPT'))
-    .option('--debug', 'log to stderr (secrets redacted)');
+    .addOption(new Option('--prompt <driver>', 'how to ask for MFA codes: terminal, ykman, zenity, kdialog or osascript').env('AWS_VAULT_PROMPT'))
+    .option('--debug', 'log to stderr (secrets redacted)')
+    .option('--file-dir <dir>', 'directory of the file backend (AWS_VAULT_FILE_DIR; default ~/.awsvault/keys)')
+    .option('--pass-dir <dir>', 'password store of the pass backend (AWS_VAULT_PASS_PASSWORD_STORE_DIR)')
+    .option('--pass-cmd <program>', 'the pass program (AWS_VAULT_PASS_CMD; default pass)')
+    .option('--pass-prefix <prefix>', 'folder of the entries in the password store (AWS_VAULT_PASS_PREFIX)')
+    .addOption(new Option('--keychain <name>', 'aws-vault only: refused (vault uses the default keychain)').hideHelp())
+    .addOption(new Option('--secret-service-collection <name>', 'aws-vault only: refused (vault uses the default collection)').hideHelp());
 
   root
     .command('add')
     .description('store a long-term access key for a profile (replaces an existing one)')
     .argument('<profile>')
     .option('--env', 'read the key from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY')
+    .option('--add-config', 'add [profile NAME] to the config file when it has none (the default)')
+    .option('--no-add-config', 'leave the config file alone')
     .action((profile: string, opts: object) => run(() => import('./commands/add.js').then((m) => m.add), { profile, ...opts }));
 
   root
@@ -53,8 +63,8 @@ function program(run: (load: () => Promise<CommandRun<any>>, input: unknown) => 
 
   root
     .command('exec')
-    .description('run a command with credentials for a profile')
-    .argument('<profile>')
+    .description('run a command with credentials for a profile (default: AWS_PROFILE)')
+    .argument('[profile]', 'the profile (default: AWS_PROFILE; then use `vault exec -- COMMAND`)')
     .argument('[command...]', 'the command and its arguments (default: $SHELL)')
     .option('-d, --duration <duration>', 'how long the credentials last (e.g. 1h, 15m)')
     .option('-n, --no-session', 'skip GetSessionToken; send MFA with AssumeRole')
@@ -64,14 +74,19 @@ function program(run: (load: () => Promise<CommandRun<any>>, input: unknown) => 
     .addOption(new Option('--ecs-server', 'the same as --server (aws-vault name)').hideHelp())
     .option('--ec2-server', 'serve credentials from a local IMDSv2 endpoint')
     .option('--lazy', 'with a server: make the first STS call on the first request')
-    .action((profile: string, command: string[], opts: object) =>
-      run(() => import('./commands/exec.js').then((m) => m.exec), { profile, command, ...opts }),
-    );
+    // aws-vault's deprecated `exec --json`, still in many credential_process lines.
+    .addOption(new Option('-j, --json', 'print credentials as credential_process JSON (the same as `export --format json`)').hideHelp())
+    .action((profile: string | undefined, command: string[], opts: object) => {
+      // `vault exec -- COMMAND`: no profile before `--`, so the first word is the command's.
+      const named = profile !== undefined && execNamesProfile(argv);
+      const words = named || profile === undefined ? command : [profile, ...command];
+      return run(() => import('./commands/exec.js').then((m) => m.exec), { profile: named ? profile : undefined, command: words, ...opts });
+    });
 
   root
     .command('export')
     .description('print credentials for a profile (credential_process: --format json)')
-    .argument('<profile>')
+    .argument('[profile]', 'the profile (default: AWS_PROFILE)')
     .addOption(new Option('--format <format>', 'output format').choices(['env', 'export-env', 'json', 'ini']).default('env'))
     .option('-d, --duration <duration>', 'how long the credentials last (e.g. 1h, 15m)')
     .option('-n, --no-session', 'skip GetSessionToken; send MFA with AssumeRole')
@@ -98,6 +113,17 @@ function program(run: (load: () => Promise<CommandRun<any>>, input: unknown) => 
     .option('-n, --no-session', 'call IAM with the stored key itself, not an MFA session')
     .option('-t, --mfa-token <code>', 'the MFA code to use')
     .action((profile: string | undefined, opts: object) => run(() => import('./commands/rotate.js').then((m) => m.rotate), { profile, ...opts }));
+
+  root
+    .command('migrate-backend')
+    .description('copy stored keys from one backend to another; each is read back before any is deleted')
+    .requiredOption('--from <backend>', `the backend to copy from: ${BACKENDS}`)
+    .requiredOption('--to <backend>', 'the backend to copy to')
+    .option('--profile <profile>', 'only this profile (repeatable)', (value: string, previous: string[] = []) => [...previous, value])
+    .option('--dry-run', 'say what would be copied; write and delete nothing')
+    .option('--overwrite', 'replace a key the target already holds')
+    .option('--delete-source', 'delete each key from the source once its copy read back from the target')
+    .action((opts: object) => run(() => import('./commands/migrateBackend.js').then((m) => m.migrateBackend), opts));
 
   root
     .command('server')
@@ -156,10 +182,13 @@ export async function main(argv: string[], deps: ConstructorParameters<typeof Co
     // A backend named by AWS_VAULT_BACKEND is the environment's choice, not a flag: leave it to the
     // keyring to read, so a bad value is reported as AWS_VAULT_BACKEND rather than as --backend.
     if (cli.getOptionValueSource('backend') === 'env') delete globals.backend;
+    refuseAwsVaultOnlyFlags(globals);
+    // As aws-vault: a prompt driver that does not exist is refused before anything runs.
+    if (globals.prompt) checkDriver(globals.prompt);
     context = new Context(globals, await createLogger(globals.debug === true), deps);
     const command = await load();
     exitCode = await command(input, context);
-  });
+  }, argv);
   const configure = (command: Command) => {
     command.exitOverride();
     command.configureOutput({
@@ -196,6 +225,24 @@ export async function main(argv: string[], deps: ConstructorParameters<typeof Co
     stderr.write(`vault: ${wrapped.toLine()}\n`);
     context?.logger.error({ err: error }, 'unexpected error');
     return 1;
+  }
+}
+
+/**
+ * aws-vault's --keychain and --secret-service-collection name a store of their own; vault's
+ * keychain backend keeps items in the store the OS unlocks at login (keytar), so saying so beats
+ * silently storing somewhere else than the person asked.
+ */
+function refuseAwsVaultOnlyFlags(globals: GlobalOptions & { keychain?: string; secretServiceCollection?: string }): void {
+  if (globals.keychain !== undefined) {
+    throw new VaultError('USAGE', '--keychain is an aws-vault flag vault does not take: vault keeps keys in your login keychain (service "vault")', {
+      hint: 'drop --keychain; to keep keys apart use --backend file with --file-dir, or --backend pass with --pass-dir',
+    });
+  }
+  if (globals.secretServiceCollection !== undefined) {
+    throw new VaultError('USAGE', '--secret-service-collection is an aws-vault flag vault does not take: vault keeps keys in the default Secret Service collection (service "vault")', {
+      hint: 'drop --secret-service-collection; to keep keys apart use --backend file with --file-dir, or --backend pass with --pass-dir',
+    });
   }
 }
 

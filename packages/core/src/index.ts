@@ -33,3 +33,5 @@ export * from './keyring/keytarKeyring.js';
 export * from './keyring/openKeyring.js';
 export * from './login/index.js';
 export * from './rotate/index.js';
+export * from './keyring/passKeyring.js';
+export * from './config/configWriter.js';

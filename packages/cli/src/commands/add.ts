@@ -1,10 +1,12 @@
-import { ACCESS_KEY_ID, VaultError } from '@vault/core';
+import { ACCESS_KEY_ID, VaultError, addProfileSection, profileHeader } from '@vault/core';
 import type { Context } from '../context.js';
 import { profilesUsingKey } from '../profilesUsingKey.js';
 
 export interface AddInput {
   profile: string;
   env?: boolean;
+  /** aws-vault's --add-config (default on); commander's `--no-add-config` gives false. */
+  addConfig?: boolean;
 }
 
 /** AWS secret keys are 40 base64-ish characters; allow some slack but refuse what cannot be one. */
@@ -44,7 +46,18 @@ export async function add(input: AddInput, ctx: Context): Promise<number> {
   await cache.clear(profilesUsingKey(config, input.profile));
   ctx.stderr.write(`Added credentials to profile "${input.profile}" in vault (${credentials.keyring.backend} backend)\n`);
   if (!config.has(input.profile)) {
-    ctx.stderr.write(`note: profile "${input.profile}" is not in ${config.path}; add [profile ${input.profile}] to set its region and MFA device\n`);
+    if (input.addConfig === false) {
+      ctx.stderr.write(`note: profile "${input.profile}" is not in ${config.path}; add ${profileHeader(input.profile)} to set its region and MFA device\n`);
+      return 0;
+    }
+    // As aws-vault's --add-config: an empty section, so the AWS CLI and SDKs know the profile.
+    try {
+      const written = await addProfileSection(config.path, input.profile);
+      if (written.added) ctx.stderr.write(`Added ${profileHeader(input.profile)} to ${written.path}\n`);
+    } catch (error) {
+      if (!(error instanceof VaultError)) throw error;
+      throw new VaultError(error.code, `the key for profile ${input.profile} is stored, but ${error.message}`, { hint: error.hint ?? '', cause: error.cause });
+    }
   }
   return 0;
 }

@@ -8,6 +8,7 @@ import { dieOfSignalOnExit } from '../exitSignal.js';
 import { childEnvironment } from '../environment/childEnvironment.js';
 import { enclosingExec, withoutSessionMarker } from '../environment/sessionShell.js';
 import { chainOptions, type CredentialOptions } from './options.js';
+import { profileOrAwsProfile } from './profileArgument.js';
 
 export interface ExecInput extends CredentialOptions {
   command: string[];
@@ -15,10 +16,27 @@ export interface ExecInput extends CredentialOptions {
   ecsServer?: boolean;
   ec2Server?: boolean;
   lazy?: boolean;
+  /** aws-vault's deprecated `exec --json`: print credential_process JSON instead of running anything. */
+  json?: boolean;
 }
 
-/** Runs the command with credentials for the profile and hands back its exit code. */
-export async function exec(input: ExecInput, ctx: Context): Promise<number> {
+/** Runs the command with credentials for the profile (named, else AWS_PROFILE) and hands back its exit code. */
+export async function exec(given: Omit<ExecInput, 'profile'> & { profile?: string | undefined }, ctx: Context): Promise<number> {
+  const input: ExecInput = { ...given, profile: profileOrAwsProfile(given.profile, ctx.env, 'exec') };
+  if (input.json) {
+    if (input.server || input.ecsServer || input.ec2Server) {
+      throw new VaultError('USAGE', '--json cannot be used with --server, --ecs-server or --ec2-server', {
+        hint: 'use `vault export --format json PROFILE` for credential_process, or a server without --json',
+      });
+    }
+    if (input.command.length > 0) {
+      throw new VaultError('USAGE', `--json prints credentials and runs no command`, {
+        hint: `drop the command, or drop --json to run it with credentials`,
+      });
+    }
+    const { exportCommand } = await import('./export.js');
+    return exportCommand({ ...input, format: 'json' }, ctx);
+  }
   const enclosing = enclosingExec(ctx.env);
   if (enclosing !== undefined) {
     throw new VaultError('NESTED_VAULT', `vault exec is already running in this shell (AWS_VAULT=${enclosing})`, {

@@ -2,6 +2,7 @@ import type { Context } from '../context.js';
 import { credentialsFromDaemon } from '../daemonCredentials.js';
 import { formatCredentials, type ExportFormat } from '../format/exportFormats.js';
 import { chainOptions, type CredentialOptions } from './options.js';
+import { profileOrAwsProfile } from './profileArgument.js';
 
 export interface ExportInput extends CredentialOptions {
   format: ExportFormat;
@@ -13,7 +14,8 @@ export interface ExportInput extends CredentialOptions {
  * is one, else from its open keyring — so a hundred credential_process calls cause no STS call,
  * no prompt and no keyring unlock.
  */
-export async function exportCommand(input: ExportInput, ctx: Context): Promise<number> {
+export async function exportCommand(given: Omit<ExportInput, 'profile'> & { profile?: string | undefined }, ctx: Context): Promise<number> {
+  const input: ExportInput = { ...given, profile: profileOrAwsProfile(given.profile, ctx.env, 'export') };
   const options = chainOptions(input);
   const fromDaemon = await credentialsFromDaemon(ctx, { profile: input.profile, ...options, preferSession: true });
   if (fromDaemon) {

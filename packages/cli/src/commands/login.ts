@@ -20,7 +20,7 @@ import {
 import type { Context } from '../context.js';
 import { credentialsFromDaemon } from '../daemonCredentials.js';
 import { chainOptions, type CredentialOptions } from './options.js';
-import { profileFromInput } from './profileArgument.js';
+import { profileOrAwsProfile } from './profileArgument.js';
 
 export interface LoginInput extends Omit<CredentialOptions, 'profile'> {
   profile?: string;
@@ -35,7 +35,7 @@ export interface LoginInput extends Omit<CredentialOptions, 'profile'> {
  * in a URL. The sign-in URL is printed (--stdout) or handed to the browser, never logged.
  */
 export async function login(input: LoginInput, ctx: Context): Promise<number> {
-  const profileName = profileFromInput(input.profile, ctx, 'login');
+  const profileName = profileOrAwsProfile(input.profile, ctx.env, 'login');
   const options = chainOptions({ ...input, profile: profileName });
   const config = await ctx.config(options.region);
   const profile = config.load(profileName);

@@ -14,7 +14,7 @@ import type { Context } from '../context.js';
 import { mfaPrompt } from '../prompt/mfaPrompt.js';
 import { profilesUsingKey } from '../profilesUsingKey.js';
 import { mfaTokenOption } from './options.js';
-import { profileFromInput } from './profileArgument.js';
+import { profileOrAwsProfile } from './profileArgument.js';
 
 export interface RotateInput {
   profile?: string;
@@ -34,7 +34,7 @@ const CACHED_SESSION_MIN_MS = 5 * 60_000;
  * (a cached one when it has enough life, else a new one with a code), or by the key itself with -n.
  */
 export async function rotate(input: RotateInput, ctx: Context): Promise<number> {
-  const profileName = profileFromInput(input.profile, ctx, 'rotate');
+  const profileName = profileOrAwsProfile(input.profile, ctx.env, 'rotate');
   const mfaToken = mfaTokenOption(input.mfaToken);
   const config = await ctx.config();
   const profile = config.load(profileName);

@@ -27,6 +27,15 @@ export const DAEMON_VARIABLES: readonly string[] = [
   'AWS_VAULT_BACKEND',
   'AWS_VAULT_FILE_DIR',
   'VAULT_STATE_DIR',
+  // The pass backend: which store, program and folder (aws-vault's names, then pass's own), and
+  // the gpg home that holds the key the store is encrypted to.
+  'AWS_VAULT_PASS_PASSWORD_STORE_DIR',
+  'AWS_VAULT_PASS_CMD',
+  'AWS_VAULT_PASS_PREFIX',
+  'PASSWORD_STORE_DIR',
+  'PASSWORD_STORE_GPG_OPTS',
+  'PASSWORD_STORE_KEY',
+  'GNUPGHOME',
   // STS endpoints, region, AWS_MIN_TTL and the session and role durations: the environment
   // fingerprint a command's request carries (core chain/resolutionFingerprint.ts) must equal the daemon's, or the
   // daemon refuses to answer it.

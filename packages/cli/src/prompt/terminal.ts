@@ -2,6 +2,7 @@ import { openSync } from 'node:fs';
 import { createInterface, type Interface } from 'node:readline';
 import { ReadStream } from 'node:tty';
 import { VaultError } from '@vault/core';
+import { promptOutput } from './terminalOutput.js';
 
 export interface AskOptions {
   hidden?: boolean;
@@ -36,7 +37,8 @@ function openTerminal(): ReadStream | undefined {
 }
 
 /**
- * Asks on the terminal (prompt on stderr so stdout stays clean for `export`), hiding what is typed
+ * Asks on the terminal (prompt on stderr so stdout stays clean for `export`, or on /dev/tty when
+ * stderr is a pipe, as under credential_process), hiding what is typed
  * when asked to; falls back to piped standard input when there is no terminal.
  */
 export const ask: Ask = async (question, options = {}) => {
@@ -58,6 +60,7 @@ export const ask: Ask = async (question, options = {}) => {
 
 function readFromTerminal(input: ReadStream, question: string, echo: 'plain' | 'masked' | 'hidden'): Promise<string> {
   const shown = (char: string) => (echo === 'masked' ? '*' : char);
+  const out = promptOutput();
   return new Promise((resolve, reject) => {
     let value = '';
     const wasRaw = input.isRaw;
@@ -66,7 +69,8 @@ function readFromTerminal(input: ReadStream, question: string, echo: 'plain' | '
       if (input.isTTY) input.setRawMode(wasRaw);
       input.pause();
       if (input !== process.stdin) input.destroy();
-      process.stderr.write('\n');
+      out.write('\n');
+      out.close();
       if (error) reject(error);
       else resolve(value.trim());
     };
@@ -76,18 +80,18 @@ function readFromTerminal(input: ReadStream, question: string, echo: 'plain' | '
         if (char === '\u0003') return done(new VaultError('CANCELLED', 'the prompt was cancelled (^C)', { hint: 'nothing was changed' }));
         if (char === '\u0004' && value === '') return done(new VaultError('CANCELLED', 'the prompt was cancelled (end of input)', { hint: 'nothing was changed' }));
         if (char === '\u007f' || char === '\b') {
-          if (value !== '' && echo !== 'hidden') process.stderr.write('\b \b');
+          if (value !== '' && echo !== 'hidden') out.write('\b \b');
           value = value.slice(0, -1);
         } else if (char >= ' ') {
           value += char;
-          if (echo !== 'hidden') process.stderr.write(shown(char));
+          if (echo !== 'hidden') out.write(shown(char));
         }
       }
     };
     // Raw before the question shows: what is typed as soon as it appears must not be echoed by
     // the terminal itself (it would show the code), nor turn ^C into a signal.
     input.setRawMode(true);
-    process.stderr.write(question);
+    out.write(question);
     input.resume();
     input.on('data', onData);
   });

@@ -42,15 +42,16 @@ describe('resolveBackendName', () => {
       expect(await resolveBackendName({ backend: name, env: {}, platform: 'linux', loadKeytar: fails })).toBe('keychain');
     }
     expect(normalizeBackendName('file')).toBe('file');
-    expect(SUPPORTED_BACKENDS).toEqual(['keychain', 'secret-service', 'wincred', 'file']);
+    expect(normalizeBackendName('pass')).toBe('pass');
+    expect(SUPPORTED_BACKENDS).toEqual(['keychain', 'secret-service', 'wincred', 'file', 'pass']);
   });
 
   it('refuses other backends with a usage error listing what works', async () => {
-    const pass = await caught(resolveBackendName({ backend: 'pass', env: {} }));
-    expect(pass.code).toBe('USAGE');
-    expect(pass.message).toBe('the "pass" keyring backend of aws-vault is not supported by vault (--backend)');
-    expect(pass.hint).toBe('use keychain (also secret-service, wincred) or file');
-    for (const name of ['kwallet', 'op', 'keyctl']) expect((await caught(resolveBackendName({ backend: name, env: {} }))).code).toBe('USAGE');
+    const kwallet = await caught(resolveBackendName({ backend: 'kwallet', env: {} }));
+    expect(kwallet.code).toBe('USAGE');
+    expect(kwallet.message).toBe('the "kwallet" keyring backend of aws-vault is not supported by vault (--backend)');
+    expect(kwallet.hint).toBe('use keychain (also secret-service, wincred), file or pass');
+    for (const name of ['op', 'keyctl']) expect((await caught(resolveBackendName({ backend: name, env: {} }))).code).toBe('USAGE');
     const typo = await caught(resolveBackendName({ env: { AWS_VAULT_BACKEND: 'fiel' } }));
     expect(typo.message).toBe('unknown keyring backend "fiel" (AWS_VAULT_BACKEND)');
     expect(typo.hint).toContain('keychain');

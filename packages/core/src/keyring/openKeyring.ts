@@ -3,9 +3,10 @@ import { VaultError } from '../errors.js';
 import { FileKeyring } from './fileKeyring.js';
 import type { Keyring } from './keyring.js';
 import { KeytarKeyring, loadKeytar, type KeytarApi } from './keytarKeyring.js';
+import { PassKeyring, passOptions, type PassSettings } from './passKeyring.js';
 
 /** The backends vault implements. */
-export type BackendName = 'keychain' | 'file';
+export type BackendName = 'keychain' | 'file' | 'pass';
 
 /**
  * Names accepted for `--backend` / AWS_VAULT_BACKEND: aws-vault's names for the OS stores all mean
@@ -16,10 +17,11 @@ const BACKEND_ALIASES: Record<string, BackendName> = {
   'secret-service': 'keychain',
   wincred: 'keychain',
   file: 'file',
+  pass: 'pass',
 };
 
 /** aws-vault backends vault does not implement: named so the error can say so. */
-const AWS_VAULT_ONLY = new Set(['pass', 'kwallet', 'keyctl', 'op', 'op-connect', 'op-desktop']);
+const AWS_VAULT_ONLY = new Set(['kwallet', 'keyctl', 'op', 'op-connect', 'op-desktop']);
 
 export const SUPPORTED_BACKENDS = Object.keys(BACKEND_ALIASES);
 
@@ -38,6 +40,10 @@ export interface OpenKeyringOptions extends ResolveBackendOptions {
   passphrase: () => Promise<string>;
   /** Bound on every keychain call (default 2000 ms). */
   keychainTimeoutMs?: number;
+  /** File backend: `--file-dir` (else AWS_VAULT_FILE_DIR, else ~/.awsvault/keys). */
+  fileDir?: string;
+  /** Pass backend: `--pass-dir`, `--pass-cmd`, `--pass-prefix` (else their AWS_VAULT_PASS_* variables). */
+  pass?: PassSettings;
   /** File backend: keep decrypted items in memory (the daemon; see FileKeyringOptions). */
   rememberDecrypted?: boolean;
 }
@@ -46,7 +52,7 @@ export interface OpenKeyringOptions extends ResolveBackendOptions {
 export function normalizeBackendName(name: string, source = '--backend'): BackendName {
   const backend = BACKEND_ALIASES[name.trim().toLowerCase()];
   if (backend) return backend;
-  const supported = 'keychain (also secret-service, wincred) or file';
+  const supported = 'keychain (also secret-service, wincred), file or pass';
   if (AWS_VAULT_ONLY.has(name.trim().toLowerCase())) {
     throw new VaultError('USAGE', `the "${name}" keyring backend of aws-vault is not supported by vault (${source})`, {
       hint: `use ${supported}`,
@@ -75,8 +81,8 @@ export async function resolveBackendName(options: ResolveBackendOptions): Promis
 }
 
 /** AWS_VAULT_FILE_DIR (with `~` expanded, relative paths against the working directory) or ~/.awsvault/keys. */
-export function defaultFileDir(env: NodeJS.ProcessEnv, homeDir: string): string {
-  const dir = env.AWS_VAULT_FILE_DIR;
+export function defaultFileDir(env: NodeJS.ProcessEnv, homeDir: string, flag?: string): string {
+  const dir = flag || env.AWS_VAULT_FILE_DIR;
   if (dir === undefined || dir === '') return join(homeDir, '.awsvault', 'keys');
   if (dir === '~') return homeDir;
   if (dir.startsWith('~/') || dir.startsWith('~\\')) return join(homeDir, dir.slice(2));
@@ -89,12 +95,17 @@ export async function openKeyring(options: OpenKeyringOptions): Promise<Keyring>
   const backend = await resolveBackendName({ ...options, platform });
   if (backend === 'file') {
     return new FileKeyring({
-      dir: defaultFileDir(options.env, options.homeDir),
+      dir: defaultFileDir(options.env, options.homeDir, options.fileDir),
       homeDir: options.homeDir,
       passphrase: options.passphrase,
       platform,
       ...(options.rememberDecrypted ? { rememberDecrypted: true } : {}),
     });
+  }
+  if (backend === 'pass') {
+    const pass = new PassKeyring(passOptions(options.pass ?? {}, options.env, options.homeDir));
+    await pass.ready();
+    return pass;
   }
   const keyring = new KeytarKeyring({
     env: options.env,
