@@ -169,6 +169,16 @@ function program(run: (load: () => Promise<CommandRun<any>>, input: unknown) => 
     .option('-t, --mfa-token <code>', 'the MFA code to use')
     .action((id: string, opts: object) => run(() => import('./commands/session.js').then((m) => m.sessionRenew), { id, ...opts }));
 
+  root
+    .command('completion')
+    .description('print the shell completion script: source <(vault completion bash)')
+    .argument('<shell>', 'bash, zsh or fish')
+    .action((shell: string) => run(() => import('./commands/completion.js').then((m) => m.completion), { shell }));
+  root
+    .command('__complete', { hidden: true })
+    .argument('[words...]')
+    .action((words: string[]) => run(() => import('./commands/completion.js').then((m) => m.complete), { words, program: root }));
+
   return root;
 }
 
