@@ -90,7 +90,7 @@ async function keytarCheck(): Promise<Check> {
       check: 'keytar',
       status: 'warn',
       detail: `not loaded: ${firstLine(error)}`,
-      remedy: 'the file backend works without it; for the keychain install libsecret (Linux) and run `npm rebuild keytar` where vault is installed',
+      remedy: 'the file backend works without it; for the keychain install libsecret (Linux: libsecret-1-dev) and reinstall vault so npm builds keytar, or run `npm rebuild keytar` in a clone',
     };
   }
 }
