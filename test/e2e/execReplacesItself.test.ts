@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VAULT_BIN } from '../support/cli.js';
@@ -113,6 +113,14 @@ describe(`vault exec without a server on Node ${process.version} ${PATH_TAKEN}`,
     const result = await world.vault(['exec', 'account-a', '--', 'no-such-command-anywhere']);
     expect(result.code).toBe(127);
     expect(result.stderr).toBe('vault: command not found: no-such-command-anywhere; check the command name and PATH\n');
+  }, 60_000);
+
+  it('a script with no #! line (execve would refuse it) still runs, as execvp runs it: through /bin/sh', async () => {
+    const script = join(world.home, 'plain-script');
+    writeFileSync(script, 'exit 5\n');
+    chmodSync(script, 0o755);
+    const result = await world.vault(['exec', 'account-a', '--', script]);
+    expect([result.code, result.stderr]).toEqual([5, '']);
   }, 60_000);
 
   it('no secret reached a log line, a file under HOME or an argument', () => {
