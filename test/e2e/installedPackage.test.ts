@@ -86,7 +86,7 @@ describe('the npm package: packed, installed into a fresh prefix, run end to end
     const bundleDir = join(CLI, 'bundle');
     const imported = new Set<string>();
     for (const file of readdirSync(bundleDir)) {
-      for (const [, specifier] of readFileSync(join(bundleDir, file), 'utf8').matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*)["']([^"']+)["']/g)) {
+      for (const [, specifier] of readFileSync(join(bundleDir, file), 'utf8').matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*)["']([@\w][\w@./:-]*)["']/g)) {
         if (specifier!.startsWith('.') || specifier!.startsWith('node:')) continue;
         imported.add(specifier!.split('/').slice(0, specifier!.startsWith('@') ? 2 : 1).join('/'));
       }
