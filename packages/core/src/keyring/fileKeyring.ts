@@ -4,6 +4,7 @@ import type { Stats } from 'node:fs';
 import { join, sep } from 'node:path';
 import { VaultError } from '../errors.js';
 import { fileKeyringFileName, keyForFileName, TEMP_PREFIX, usableFileName } from './fileNames.js';
+import { decodeAwsVaultItem, encodeAwsVaultItem, NotAnAwsVaultItem } from './awsVaultItem.js';
 import type { Keyring } from './keyring.js';
 
 /**
@@ -67,7 +68,6 @@ const ENC = 'A256GCM';
 const READ_ALGS = ['PBES2-HS256+A128KW', 'PBES2-HS384+A192KW', 'PBES2-HS512+A256KW'];
 
 const encoder = new TextEncoder();
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** The subset of `node:fs/promises` the backend uses; tests replace parts of it to inject failures. */
 export interface FileKeyringFs {
@@ -138,15 +138,6 @@ function describeFsError(error: unknown): string {
   };
   if (code) return text[code] ? `${code} (${text[code]})` : code;
   return error instanceof Error ? error.message.split('\n')[0]! : String(error);
-}
-
-interface ItemJson {
-  Key: string;
-  Data: string | null;
-  Label: string;
-  Description: string;
-  KeychainNotTrustApplication: boolean;
-  KeychainNotSynchronizable: boolean;
 }
 
 type DecryptFailure = 'bad-passphrase' | 'corrupt';
@@ -235,16 +226,8 @@ export class FileKeyring implements Keyring {
     await this.ensureDir(true);
     const passphrase = await this.passphrase();
     await this.checkPassphraseBeforeWrite(passphrase);
-    const item: ItemJson = {
-      Key: key,
-      Data: Buffer.from(value, 'utf8').toString('base64'),
-      Label: label ?? '',
-      Description: '',
-      KeychainNotTrustApplication: false,
-      KeychainNotSynchronizable: false,
-    };
     const { CompactEncrypt } = await jose();
-    const token = await new CompactEncrypt(encoder.encode(JSON.stringify(item)))
+    const token = await new CompactEncrypt(encoder.encode(encodeAwsVaultItem(key, value, label)))
       .setProtectedHeader({ alg: ALG, enc: ENC, created: goTimeString(this.now()) })
       .setKeyManagementParameters({ p2c: this.pbes2Count, p2s: randomBytes(16) })
       .encrypt(passphrase);
@@ -460,24 +443,13 @@ export class FileKeyring implements Keyring {
   }
 
   private valueOf(plaintext: Uint8Array, key: string, name: string): string {
-    let item: unknown;
     try {
-      item = JSON.parse(strictUtf8.decode(plaintext));
-    } catch (cause) {
-      throw this.corrupt(key, name, cause);
-    }
-    if (typeof item !== 'object' || item === null) throw this.corrupt(key, name);
-    // Go's encoding/json matches field names case-insensitively; so do we.
-    const field = Object.keys(item).find((k) => k.toLowerCase() === 'data');
-    const data = field === undefined ? null : (item as Record<string, unknown>)[field];
-    if (data === null || data === undefined) return '';
-    if (typeof data !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(data)) throw this.corrupt(key, name);
-    try {
-      return strictUtf8.decode(Buffer.from(data, 'base64'));
-    } catch (cause) {
-      throw this.corrupt(key, name, cause);
+      return decodeAwsVaultItem(plaintext);
+    } catch (error) {
+      throw this.corrupt(key, name, error instanceof NotAnAwsVaultItem ? error.cause : error);
     }
   }
+
 
   private badPassphrase(name: string): VaultError {
     return new VaultError('KEYRING_BAD_PASSPHRASE', `file keyring passphrase is wrong for ${this.display(name)}`, {
