@@ -2,7 +2,7 @@ import { chmodSync, closeSync, mkdirSync, openSync, statSync, unlinkSync, writeS
 import type { FastifyInstance } from 'fastify';
 import { isVaultError, systemClock, VaultError, type Clock } from '@vault/core';
 import { buildImdsServer, buildServer } from './buildServer.js';
-import { DaemonClient } from './client.js';
+import { DaemonClient } from './daemonLife/daemonClient.js';
 import { buildControlServer } from './control/controlServer.js';
 import type { CredentialSourceFactory } from './credentialSource.js';
 import { AuditLog, openLogFile, type LineStream, type Logger } from './logging.js';

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock, systemClock, type Clock } from '@vault/core';
-import { DaemonClient } from '../client.js';
+import { DaemonClient } from '../daemonLife/daemonClient.js';
 import { startDaemon, type Daemon, type StartDaemonOptions } from '../daemon.js';
 import { ManualScheduler } from '../sessions/scheduler.js';
 import { FakeSourceFactory } from './fakes.js';
