@@ -5,7 +5,7 @@ import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock, MemoryKeyring, VaultError, type Keyring } from '@vault/core';
 import { DaemonClient } from '../client.js';
-import { startDaemon, type Daemon, type StartDaemonOptions } from '../daemon.js';
+import { startDaemon, type Daemon, type StartDaemonOptions } from '../daemon/startDaemon.js';
 import { candidatePort, ephemeralRange } from '../listenPort.js';
 import { tempStateDir } from '../testing/daemonFixture.js';
 import { FakeSourceFactory, type FakeCredentialSource } from '../testing/fakes.js';
