@@ -9,8 +9,7 @@ import { DaemonClient } from '../daemonLife/daemonClient.js';
 import { daemonPaths } from '../paths.js';
 import { OWNER_CHECK_MS } from '../sessions/orphanReaping.js';
 import { startDaemon, type Daemon } from './startDaemon.js';
-import { FakeSourceFactory } from '../testing/fakes.js';
-import { startTestDaemon, tempStateDir } from '../testing/daemonFixture.js';
+import { FakeSourceFactory, startTestDaemon, tempStateDir } from '@vault/stand-ins/server';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { daemonPaths } from '../paths.js';
-import { startTestDaemon, tempStateDir } from '../testing/daemonFixture.js';
+import { startTestDaemon, tempStateDir } from '@vault/stand-ins/server';
 import { DaemonClient } from './daemonClient.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];

@@ -4,8 +4,7 @@ import type { ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '@vault/core';
 import { startDaemon, type Daemon } from '../daemon/startDaemon.js';
-import { FakeSourceFactory } from '../testing/fakes.js';
-import { startTestDaemon, tempStateDir } from '../testing/daemonFixture.js';
+import { FakeSourceFactory, startTestDaemon, tempStateDir } from '@vault/stand-ins/server';
 import { ensureDaemon } from './ensureDaemon.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];

@@ -7,9 +7,7 @@ import { ManualClock, MemoryKeyring, VaultError, type Keyring } from '@vault/cor
 import { DaemonClient } from '../client.js';
 import { startDaemon, type Daemon, type StartDaemonOptions } from '../daemon/startDaemon.js';
 import { candidatePort, ephemeralRange } from '../listenPort.js';
-import { tempStateDir } from '../testing/daemonFixture.js';
-import { FakeSourceFactory, type FakeCredentialSource } from '../testing/fakes.js';
-import { captureLogger } from '../testing/harness.js';
+import { captureLogger, FakeSourceFactory, tempStateDir, type FakeCredentialSource } from '@vault/stand-ins/server';
 import { ImdsTokens, imdsTokenKey } from '../routes/imds.js';
 import { isProcessAlive } from '../processes.js';
 import { credentialPortOf, isOwnerAlive, loadForRestore, ownerInfo, RestoredSource } from './restore.js';
