@@ -1,10 +1,9 @@
 import { isVaultError, systemClock, VaultError, type Clock } from '@vault/core';
 import type { CredentialSourceFactory, SessionSourceRequest } from '../credentialSource.js';
 import { AuditLog, silentLogger, type Logger } from '../logging.js';
-import { stopOrphanedSessions } from './orphanReaping.js';
+import { ownerInfo, stopOrphanedSessions } from './orphanReaping.js';
 import { PortFaults } from './portFaults.js';
 import type { BackoffPolicy } from './refreshingCredentials.js';
-import { ownerInfo } from './restore.js';
 import { restoreSession, verifyRestored } from './restoreSession.js';
 import type { Scheduler } from './scheduler.js';
 import { newSessionId, Session, type ImdsListener, type SessionInit, type SessionKind, type SessionOwnerInfo, type SessionRequestInfo } from './session.js';
