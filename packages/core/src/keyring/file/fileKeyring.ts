@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, promises as nodeFs } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { join, sep } from 'node:path';
-import { VaultError } from '../errors.js';
+import { VaultError } from '../../errors.js';
 import { fileKeyringFileName, keyForFileName, TEMP_PREFIX, usableFileName } from './fileNames.js';
-import { decodeAwsVaultItem, encodeAwsVaultItem, NotAnAwsVaultItem } from './awsVaultItem.js';
-import type { Keyring } from './keyring.js';
+import { decodeAwsVaultItem, encodeAwsVaultItem, NotAnAwsVaultItem } from '../awsVaultItem.js';
+import type { Keyring } from '../keyring.js';
 
 /**
  * jose is imported on first use: it is ~45 modules, and a command on the keychain backend (or a
