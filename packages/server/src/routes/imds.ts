@@ -95,8 +95,8 @@ const TOKEN_REQUIRED: Rejection = {
   message: 'a valid X-aws-ec2-metadata-token is required (PUT /latest/api/token first)',
 };
 
-/** The headers of a credential answer (its length aside). */
-const SERVED_HEADERS = { 'content-type': 'text/plain' } as const;
+/** The content type of a credential answer, as EC2's. */
+const CONTENT_TYPE = 'text/plain';
 
 export interface ImdsCredentialRouteOptions {
   session: Session;
@@ -121,7 +121,8 @@ export class ImdsCredentialRoute {
   readonly roleName: string;
   /** The URL path of the role's credentials. */
   readonly path: string;
-  readonly headers = SERVED_HEADERS;
+  /** The headers of a credential answer, for a fastify reply (which adds the length itself). */
+  readonly headers = { 'content-type': CONTENT_TYPE } as const;
   private readonly expectedHost: () => string;
   private readonly clock: Clock;
   private readonly audit: AuditLog;
@@ -163,6 +164,11 @@ export class ImdsCredentialRoute {
   /** The bytes of an answer: serialized once per set of credentials (PreparedCredentials keeps them). */
   body(prepared: PreparedCredentials): Buffer {
     return prepared.imdsBody();
+  }
+
+  /** The headers of an answer of `length` bytes, for node's writeHead (a literal: see ContainerCredentialRoute.headersFor). */
+  headersFor(length: number): { 'content-type': string; 'content-length': number } {
+    return { 'content-type': CONTENT_TYPE, 'content-length': length };
   }
 
   /** After an answer is sent: the session counts it, the audit trail notes it. */
@@ -340,7 +346,7 @@ export function imdsFastPath(options: ImdsFastPathOptions): (request: IncomingMe
     const ready = session.currentCredentials();
     if (ready === undefined) return false;
     const body = route.body(ready);
-    response.writeHead(200, { ...route.headers, 'content-length': Buffer.byteLength(body) });
+    response.writeHead(200, route.headersFor(body.length));
     response.end(body);
     route.served(request.socket);
     return true;
