@@ -22,8 +22,6 @@ export {
   AUDIT_REDACT_PATHS,
   createLogger,
   openLogFile,
-  REDACT_PATHS,
-  REDACTED,
   silentLogger as silentServerLogger,
   type CredentialRoute,
   type Logger as ServerLogger,
