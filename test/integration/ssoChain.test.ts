@@ -172,7 +172,7 @@ describe('IAM Identity Center in the credential chain', () => {
     const error = await failure(rig.chain('dev').credentials());
     expect(error.code).toBe('SSO_LOGIN_FAILED');
     expect(error.toLine()).toBe(
-      `the sign-in code ${rig.prompts[0]!.userCode} for ${START_URL} expired before it was approved (profile dev); run the command again and approve the code in the browser within 10 minutes`,
+      `the sign-in code ${rig.prompts[0]!.userCode} for ${START_URL} expired before it was approved (profile dev); run the command again and approve the code in the browser within 10m`,
     );
     expect(await rig.keyring.keys()).not.toContain(`oidc:${START_URL}`);
   });

@@ -3,6 +3,7 @@ import type { Clock } from '../../clock.js';
 import type { Env } from '../../config/paths.js';
 import type { SsoConfig } from '../../config/profileConfig.js';
 import type { TemporaryCredentials } from '../../credentials.js';
+import { formatDuration } from '../../duration.js';
 import { VaultError } from '../../errors.js';
 import type { SsoToken, SsoTokenKeyring } from '../../keyring/ssoTokenKeyring.js';
 import { silentLogger, type Logger } from '../../logger.js';
@@ -265,7 +266,7 @@ async function deviceSignIn(sso: SsoConfig, profile: string, deps: SsoDeps, regi
     let interval = device.interval ?? DEFAULT_POLL_SECONDS;
     const expired = () =>
       new VaultError('SSO_LOGIN_FAILED', `the sign-in code ${device.userCode} for ${sso.startUrl} expired before it was approved (profile ${profile})`, {
-        hint: `run the command again and approve the code in the browser within ${Math.round((device.expiresIn ?? 600) / 60)} minutes`,
+        hint: `run the command again and approve the code in the browser within ${formatDuration((device.expiresIn ?? 600) * 1000)}`,
       });
     for (;;) {
       await sleep(interval * 1000);
