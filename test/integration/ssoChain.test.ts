@@ -6,11 +6,11 @@ import {
   ManualClock,
   MemoryKeyring,
   SdkStsGateway,
-  SessionKeyring,
+  CredentialCache,
   SsoTokenKeyring,
   VaultError,
   parseConfigFile,
-  parseSessionKey,
+  parseCacheKey,
   type SsoSignInPrompt,
 } from '@vault/core';
 import {
@@ -103,7 +103,7 @@ beforeEach(async () => {
         loader.load(profile),
         {
           credentials: new CredentialKeyring(keyring),
-          sessions: new SessionKeyring(keyring),
+          cache: new CredentialCache(keyring),
           sts: gateway,
           clock,
           env,
@@ -146,7 +146,7 @@ describe('IAM Identity Center in the credential chain', () => {
     expect(rig.sts.describeKey(ops.accessKeyId)?.account).toBe('222222222222');
     const keys = await rig.keyring.keys();
     expect(keys).toContain(`oidc:${START_URL}`);
-    expect(keys.map(parseSessionKey).filter((k) => k?.type === 'sso.GetRoleCredentials').map((k) => k!.profile).sort()).toEqual(['dev', 'ops']);
+    expect(keys.map(parseCacheKey).filter((k) => k?.type === 'sso.GetRoleCredentials').map((k) => k!.profile).sort()).toEqual(['dev', 'ops']);
     const token = await new SsoTokenKeyring(rig.keyring).get(START_URL);
     expect(token?.refreshToken).toMatch(/^refreshtoken-/);
   });

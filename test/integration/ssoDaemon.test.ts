@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ConfigLoader, CredentialChain, CredentialKeyring, ManualClock, MemoryKeyring, SdkStsGateway, SessionKeyring, parseConfigFile } from '@vault/core';
+import { ConfigLoader, CredentialChain, CredentialKeyring, ManualClock, MemoryKeyring, SdkStsGateway, CredentialCache, parseConfigFile } from '@vault/core';
 import { startSsoOidcStandIn, startSsoPortalStandIn, startStsStandIn, type SsoOidcStandIn, type SsoPortalStandIn, type StsStandIn } from '@vault/stand-ins';
 import { AuditLog, buildServer, coreSourceFactory, ManualScheduler, SessionRegistry, type Session } from '@vault/server';
 import { captureLogger } from '../../packages/server/src/testing/harness.js';
@@ -70,7 +70,7 @@ async function rig(): Promise<Rig> {
   const cliSignIn = async () => {
     const chain = new CredentialChain(new ConfigLoader(parseConfigFile(CONFIG, configFile), { env }).load('dev'), {
       credentials: new CredentialKeyring(keyring),
-      sessions: new SessionKeyring(keyring),
+      cache: new CredentialCache(keyring),
       sts: new SdkStsGateway(),
       clock,
       env,
