@@ -178,6 +178,36 @@ describe('IAM Identity Center (SSO) end to end', () => {
     expect(leaks()).toEqual([]);
   }, 120_000);
 
+  it('session start signs in in the CLI; the daemon serves the SSO role to the AWS CLI without a prompt', async () => {
+    const started = await vaultSignedIn(['session', 'start', '--stdout', '--format', 'json', 'dev']);
+    expect(started.code, started.stderr).toBe(0);
+    expect(started.stderr).toContain(`Sign in to IAM Identity Center (${START_URL}) for profile dev:`);
+    const session = JSON.parse(started.stdout) as { id: string; env: Record<string, string> };
+    try {
+      const child = await new Promise<RunResult>((resolve) => {
+        const aws = spawn(AWS_CLI, ['sts', 'get-caller-identity', '--endpoint-url', world.sts.url, '--output', 'json'], {
+          env: { PATH: process.env.PATH, HOME: world.home, ...session.env },
+        });
+        let stdout = '';
+        let stderr = '';
+        aws.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+        aws.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+        aws.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+      });
+      world.capture('aws via the session stderr', child.stderr);
+      expect(child.code, child.stderr).toBe(0);
+      expect(JSON.parse(child.stdout).Arn).toMatch(/^arn:aws:sts::111111111111:assumed-role\/AWSReservedSSO_Developer_/);
+      expect(oidc.count('StartDeviceAuthorization')).toBe(1);
+      const listed = await world.vault(['session', 'ls']);
+      expect(listed.stdout).toMatch(new RegExp(`^dev\\s+${session.id}\\s.*\\sactive$`, 'm'));
+      await world.captureDaemonEnviron();
+    } finally {
+      await world.vault(['server', 'stop']);
+    }
+    expect(existsSync(browserLog)).toBe(false);
+    expect(leaks()).toEqual([]);
+  }, 90_000);
+
   it('--stdout prints the URL and code and opens no browser', async () => {
     const result = await vaultSignedIn(['exec', '--stdout', 'dev', '--', '/bin/true']);
     expect(result.code, result.stderr).toBe(0);
