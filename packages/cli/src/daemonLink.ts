@@ -130,3 +130,13 @@ export async function mfaCodeForDaemon(
   const source = mfaTokenSource({ mfaProcess: chain.target.mfaProcess, prompt: ctx.mfaPrompt(), env: ctx.env });
   return source({ serial: chain.mfaSerial!, profile });
 }
+
+/**
+ * Signs in to IAM Identity Center here, when the profile's chain starts at an SSO profile and no
+ * cached sign-in (or refresh token) can serve it: the daemon that is handed the profile next
+ * never prompts and never opens a browser, so it finds the token in the keyring.
+ */
+export async function ssoSignInForDaemon(ctx: Context, profile: string, options: { region?: string | undefined; stdout: boolean }): Promise<void> {
+  const chain = await ctx.chain(profile, { ...(options.region ? { region: options.region } : {}), stdout: options.stdout });
+  if (await chain.needsSsoSignIn()) await chain.renewSsoSignIn();
+}

@@ -35,3 +35,6 @@ export * from './login/index.js';
 export * from './rotate/index.js';
 export * from './keyring/passKeyring.js';
 export * from './config/configWriter.js';
+export * from './config/ssoSettings.js';
+export * from './keyring/ssoTokenKeyring.js';
+export * from './chain/sources/fromSso.js';

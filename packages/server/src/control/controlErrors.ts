@@ -18,6 +18,7 @@ export function statusForCode(code: string): number {
     case 'MFA_REQUIRED':
     case 'MFA_INVALID':
     case 'SESSION_NEEDS_MFA':
+    case 'SSO_LOGIN_REQUIRED':
     case 'DAEMON_MISMATCH':
       return 409;
     case 'STS_ACCESS_DENIED':
