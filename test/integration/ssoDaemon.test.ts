@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigLoader, CredentialChain, CredentialKeyring, ManualClock, MemoryKeyring, SdkStsGateway, CredentialCache, parseConfigFile } from '@vault/core';
 import { startSsoOidcStandIn, startSsoPortalStandIn, startStsStandIn, type SsoOidcStandIn, type SsoPortalStandIn, type StsStandIn } from '@vault/stand-ins';
 import { AuditLog, buildServer, coreSourceFactory, ManualScheduler, SessionRegistry, type Session } from '@vault/server';
-import { captureLogger } from '../../packages/server/src/testing/harness.js';
+import { captureLogger } from '@vault/stand-ins/server';
 
 /**
  * A daemon session on an IAM Identity Center profile, over the real chain, the SDK clients and the
