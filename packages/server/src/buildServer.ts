@@ -5,7 +5,7 @@ import { createHttpApp, notFound } from './httpApp.js';
 import { AuditLog, silentLogger, type Logger } from './logging.js';
 import { noPeerPid, type PeerPidResolver } from './peerPid.js';
 import { defaultPeerUidGate, type PeerUidGate } from './peerUid.js';
-import { ContainerCredentialRoute, containerFastPath, containerRoutes, type SessionLookup } from './routes/container.js';
+import { ContainerCredentialRoute, containerFastPath, containerRoutes, loopbackGuards, type SessionLookup } from './routes/container.js';
 import { ImdsCredentialRoute, ImdsTokens, imdsFastPath, imdsRoutes, imdsTokenKey } from './routes/imds.js';
 import type { Session } from './sessions/session.js';
 
@@ -64,7 +64,7 @@ export function buildServer(options: BuildServerOptions): FastifyInstance {
   const logger = options.logger ?? options.audit?.logger;
   const audit = options.audit ?? new AuditLog(logger ?? silentLogger(), options.peerPids ?? true);
   // One ContainerCredentialRoute: the fast path and the fastify routes answer through it.
-  const routes = { sessions: options.sessions, route: new ContainerCredentialRoute({ expectedHost: hostHeaderFor(options.port), audit }) };
+  const routes = { sessions: options.sessions, route: new ContainerCredentialRoute({ guards: loopbackGuards(hostHeaderFor(options.port)), audit }) };
   let closing = false;
   const fastPath = options.fastPath === false ? undefined : containerFastPath({ ...routes, closing: () => closing });
   const peerUids = gateOf(options.peerUids);

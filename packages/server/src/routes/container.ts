@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isVaultError } from '@vault/core';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { ACCESS_DENIED_MESSAGE, ALL_METHODS, checkRequest, sendError, sendRejection, type Rejection } from '../httpApp.js';
-import type { AuditLog } from '../logging.js';
+import type { AuditLog, CredentialRoute } from '../logging.js';
 import type { PeerSocket } from '../peerPid.js';
 import type { PreparedCredentials } from '../sessions/refreshingCredentials.js';
 import { isRoleArn, type Session } from '../sessions/session.js';
@@ -13,10 +13,25 @@ export interface SessionLookup {
   get(id: string): Session | undefined;
 }
 
+/** The checks after the token: which listener the route answers on decides them. */
+export type RequestGuards = (headers: IncomingHttpHeaders, method: string | undefined, remoteAddress: string | undefined) => Rejection | undefined;
+
+/**
+ * The loopback listener's guards (checkRequest): loopback peer, exact Host, no Origin, GET, no
+ * body. `expectedHost` is `127.0.0.1:PORT`, the address clients were given (a function: the port
+ * is known after listen).
+ */
+export function loopbackGuards(expectedHost: () => string): RequestGuards {
+  return (headers, method, remoteAddress) => checkRequest(headers, method, remoteAddress, expectedHost(), 'GET');
+}
+
 export interface ContainerRouteOptions {
-  /** `127.0.0.1:PORT`, the address clients were given (a function: the port is known after listen). */
-  expectedHost: () => string;
+  guards: RequestGuards;
   audit: AuditLog;
+  /** The audit log's names for the two routes (the relay socket has its own). */
+  routeNames?: { session: CredentialRoute; role: CredentialRoute };
+  /** Who asked, for the audit log: the TCP peer, unless the listener knows better (the relay names the container). */
+  peerOf?: (request: IncomingMessage) => PeerSocket;
 }
 
 export interface ContainerRoutesOptions {
@@ -53,12 +68,16 @@ const CACHE_CONTROL = 'no-store';
  * is written (a fastify reply, or node's response).
  */
 export class ContainerCredentialRoute {
-  private readonly expectedHost: () => string;
+  private readonly guards: RequestGuards;
   private readonly audit: AuditLog;
+  private readonly routeNames: { session: CredentialRoute; role: CredentialRoute };
+  private readonly peerOf: (request: IncomingMessage) => PeerSocket;
 
   constructor(options: ContainerRouteOptions) {
-    this.expectedHost = options.expectedHost;
+    this.guards = options.guards;
     this.audit = options.audit;
+    this.routeNames = options.routeNames ?? { session: 'ecs', role: 'ecs-role' };
+    this.peerOf = options.peerOf ?? ((request) => request.socket);
   }
 
   /**
@@ -68,7 +87,7 @@ export class ContainerCredentialRoute {
    */
   refusal(session: Session | undefined, headers: IncomingHttpHeaders, method: string | undefined, remoteAddress: string | undefined): Rejection | undefined {
     if (session === undefined || !session.tokenMatches(headers.authorization)) return TOKEN_REFUSED;
-    return checkRequest(headers, method, remoteAddress, this.expectedHost(), 'GET');
+    return this.guards(headers, method, remoteAddress);
   }
 
   /** The headers of an answer, for a fastify reply (which adds the length itself). */
@@ -88,9 +107,10 @@ export class ContainerCredentialRoute {
   }
 
   /** After an answer is sent: the session counts it, the audit trail notes it. */
-  served(socket: PeerSocket, session: Session, roleArn?: string): void {
+  served(request: IncomingMessage, session: Session, roleArn?: string): void {
     session.requestsServed++;
-    this.audit.credentialsServed(socket, session, roleArn === undefined ? 'ecs' : 'ecs-role', roleArn);
+    const route = roleArn === undefined ? this.routeNames.session : this.routeNames.role;
+    this.audit.credentialsServed(this.peerOf(request), session, route, roleArn);
   }
 
   /**
@@ -127,7 +147,7 @@ export async function containerRoutes(app: FastifyInstance, options: ContainerRo
 
   const served = (request: FastifyRequest, reply: FastifyReply, session: Session, prepared: PreparedCredentials, roleArn?: string) => {
     reply.headers(route.headers).send(route.body(prepared));
-    route.served(request.raw.socket, session, roleArn);
+    route.served(request.raw, session, roleArn);
     return reply;
   };
 
@@ -201,7 +221,7 @@ export function containerFastPath(options: ContainerFastPathOptions): (request: 
     const body = route.body(ready);
     response.writeHead(200, route.headersFor(body.length));
     response.end(body);
-    route.served(request.socket, session!);
+    route.served(request, session!);
     return true;
   };
 }
