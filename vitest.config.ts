@@ -8,6 +8,7 @@ export default defineConfig({
     // Unit tests run against the TypeScript sources; end-to-end tests run the built CLI.
     alias: [
       { find: /^@vault\/stand-ins$/, replacement: here('./packages/stand-ins/src/index.ts') },
+      { find: /^@vault\/stand-ins\/server$/, replacement: here('./packages/stand-ins/src/server/index.ts') },
       { find: /^@vault\/core$/, replacement: here('./packages/core/src/index.ts') },
       { find: /^@vault\/server\/client$/, replacement: here('./packages/server/src/client.ts') },
       { find: /^@vault\/server$/, replacement: here('./packages/server/src/index.ts') },

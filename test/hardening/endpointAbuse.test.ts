@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ManualClock } from '@vault/core';
 import { HEADERS_TIMEOUT_MS } from '../../packages/server/src/httpApp.js';
 import { MAX_ROLE_CACHES } from '../../packages/server/src/sessions/session.js';
-import { startTestDaemon } from '../../packages/server/src/testing/daemonFixture.js';
+import { startTestDaemon } from '@vault/stand-ins/server';
 import { cmdlineOf, findLeaks } from '../support/leaks.js';
 import { httpRequest, nonLoopbackAddress, parseResponse, rawExchange, seededRandom, type HttpSpec, type Reply } from './http.js';
 

@@ -2,7 +2,7 @@ import { request as httpRequest } from 'node:http';
 import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CreatedSession } from '@vault/server';
-import { startTestDaemon } from '../../packages/server/src/testing/daemonFixture.js';
+import { startTestDaemon } from '@vault/stand-ins/server';
 
 /**
  * The loopback-peer guard itself. Linux lets a process bind a connection's source to one of the

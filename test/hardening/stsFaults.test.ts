@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CredentialKeyring, ManualClock, MemoryKeyring, SdkStsGateway } from '@vault/core';
 import { startStsStandIn, type StsFaultKind, type StsStandIn } from '@vault/stand-ins';
 import { coreSourceFactory, DaemonClient, DEFAULT_BACKOFF, ManualScheduler, startDaemon, type Daemon, type Session } from '@vault/server';
-import { tempStateDir } from '../../packages/server/src/testing/daemonFixture.js';
+import { tempStateDir } from '@vault/stand-ins/server';
 import { cmdlineOf, findLeaks } from '../support/leaks.js';
 import { readmeConfig, MFA_SERIAL, ROLE_A, ROLE_B } from '../support/world.js';
 import { httpRequest, seededRandom, type Reply } from './http.js';

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CredentialKeyring, ManualClock, MemoryKeyring, SdkStsGateway } from '@vault/core';
 import { startStsStandIn, type StsStandIn } from '@vault/stand-ins';
 import { AuditLog, buildServer, coreSourceFactory, ManualScheduler, SessionRegistry, type Session } from '@vault/server';
-import { captureLogger } from '../../packages/server/src/testing/harness.js';
+import { captureLogger } from '@vault/stand-ins/server';
 import { readmeConfig, MFA_SERIAL, ROLE_A, ROLE_B } from '../support/world.js';
 
 /**

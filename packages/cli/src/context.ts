@@ -22,6 +22,7 @@ import {
 import { PASSPHRASE_FD_VARIABLE } from './daemonPassphrase.js';
 import { chooseDriver, mfaPrompt } from './prompt/mfaPrompt.js';
 import { hasTerminal } from './prompt/terminalOutput.js';
+import { ssoSignInPrompt } from './prompt/ssoSignIn.js';
 import { ask as terminalAsk, type Ask } from './prompt/terminal.js';
 
 export interface GlobalOptions {
@@ -141,7 +142,7 @@ export class Context {
   }
 
   /** The credential chain for a profile, with MFA codes from --mfa-token, mfa_process, then the prompt. */
-  async chain(profileName: string, options: ChainOptions & { region?: string; mfaToken?: string }): Promise<CredentialChain> {
+  async chain(profileName: string, options: ChainOptions & { region?: string; mfaToken?: string; stdout?: boolean }): Promise<CredentialChain> {
     const config = await this.config(options.region);
     const profile = config.load(profileName);
     const keyring = await this.keyring();
@@ -156,6 +157,7 @@ export class Context {
         logger: this.logger,
         // Otherwise the next command asks for an MFA code again without saying why.
         warn: (line) => this.stderr.write(`vault: note: ${line}\n`),
+        ssoSignIn: ssoSignInPrompt({ stderr: this.stderr, env: this.env, printOnly: options.stdout === true }),
         mfa: mfaTokenSource({
           explicit: options.mfaToken,
           mfaProcess: profile.mfaProcess,

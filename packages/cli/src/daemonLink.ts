@@ -1,12 +1,27 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CredentialKeyring, VaultError, isVaultError, mfaTokenSource } from '@vault/core';
-import { checkedStateLocation, DaemonClient, UPSTREAM_MIN_LIFE_MS, daemonPaths, ensureDaemon, isProcessAlive, readPidFile, stateDirInUse, type StateLocation } from '@vault/server/client';
+import { CredentialKeyring, mfaTokenSource } from '@vault/core';
+import {
+  checkedStateLocation,
+  crashedDaemon as crashedDaemonAt,
+  daemonLocationEnv,
+  ensureDaemon,
+  findDaemon,
+  stateDirInUse,
+  superviseDaemon as superviseDaemonAt,
+  UPSTREAM_MIN_LIFE_MS,
+  type DaemonClient,
+  type DaemonWatch,
+  type StateLocation,
+} from '@vault/server/client';
 import type { Context } from './context.js';
 import { daemonEnvironment } from './environment/daemonEnvironment.js';
 import { DAEMON_STDIO_WITH_PASSPHRASE, PASSPHRASE_FD, PASSPHRASE_FD_VARIABLE, sendPassphrase } from './daemonPassphrase.js';
+
+// The CLI's side of the daemon's life: how this command starts one (`vault server run`, with the
+// file passphrase handed over a pipe) and what it asks the user (an MFA code, the passphrase).
+// Finding, checking, waiting for and stopping a daemon is @vault/server/client's (daemonLife/).
 
 const BIN = fileURLToPath(new URL('./bin.js', import.meta.url));
 
@@ -21,29 +36,6 @@ export function stateDir(ctx: Context): string {
 }
 
 /**
- * The variables that say where a spawned daemon keeps its state: it resolves the same place as
- * this command (and, from XDG_RUNTIME_DIR, the old place whose sessions it takes over).
- */
-export function daemonLocationEnv(ctx: Context): NodeJS.ProcessEnv {
-  const location = stateLocationOf(ctx);
-  if (location.source === 'VAULT_STATE_DIR') return { VAULT_STATE_DIR: location.dir };
-  return { VAULT_STATE_DIR: undefined, HOME: ctx.homeDir, ...(location.source === 'XDG_RUNTIME_DIR' ? { XDG_RUNTIME_DIR: location.given } : {}) };
-}
-
-/**
- * After a daemon started in the new place: the pid file, socket and daemon.json a daemon killed in
- * the old place left there (its sessions were moved into the new daemon). Only while the pid file
- * names a process that has ended; the old log stays, as that daemon's audit trail.
- */
-export function removeLegacyLeftovers(location: StateLocation): void {
-  if (location.legacy === undefined) return;
-  const paths = daemonPaths(location.legacy);
-  const pid = readPidFile(paths.pidFile);
-  if (pid === undefined || isProcessAlive(pid)) return;
-  for (const file of [paths.socket, paths.stateFile, paths.pidFile]) rmSync(file, { force: true });
-}
-
-/**
  * `vault server run`, detached, with a scrubbed environment: what it needs from this command's —
  * STS endpoints, config path, backend, TTLs, the keychain's session bus (daemonEnvironment.ts) —
  * and nothing else, so no key exported in this shell lives on in it. For the file backend it is
@@ -52,7 +44,7 @@ export function removeLegacyLeftovers(location: StateLocation): void {
  */
 function spawnDaemon(ctx: Context): ChildProcess {
   // daemonLocationEnv: the daemon must find the same state directory (and the old place).
-  const env: NodeJS.ProcessEnv = { ...daemonEnvironment(ctx.env), ...daemonLocationEnv(ctx) };
+  const env: NodeJS.ProcessEnv = { ...daemonEnvironment(ctx.env), ...daemonLocationEnv(stateLocationOf(ctx), ctx.homeDir) };
   if (ctx.options.backend) env.AWS_VAULT_BACKEND = ctx.options.backend;
   // The keyring flags, as the variables they stand for (paths made absolute: the daemon runs elsewhere).
   if (ctx.options.fileDir) env.AWS_VAULT_FILE_DIR = resolve(ctx.options.fileDir);
@@ -86,18 +78,9 @@ export async function unlockKeyring(ctx: Context): Promise<void> {
   if (keyring.backend === 'file') await new CredentialKeyring(keyring).profiles().then((names) => names[0] && keyring.get(names[0]));
 }
 
-/**
- * The pid a daemon left behind when it ended without cleaning up (killed, crashed): its pid file
- * is still there and names a process that is gone. A daemon that stops cleanly removes it.
- * Returned with the state directory it left its files in: the new place, else the old one.
- */
+/** The daemon that ended without stopping here (or in the old place), if one did: see crashedDaemon. */
 export function crashedDaemon(ctx: Context): { pid: number; stateDir: string } | undefined {
-  const location = stateLocationOf(ctx);
-  for (const dir of [location.dir, ...(location.legacy === undefined ? [] : [location.legacy])]) {
-    const pid = readPidFile(daemonPaths(dir).pidFile);
-    if (pid !== undefined) return isProcessAlive(pid) ? undefined : { pid, stateDir: dir };
-  }
-  return undefined;
+  return crashedDaemonAt(stateLocationOf(ctx));
 }
 
 /**
@@ -106,19 +89,10 @@ export function crashedDaemon(ctx: Context): { pid: number; stateDir: string } |
  * and none crashed.
  */
 export async function runningDaemon(ctx: Context): Promise<DaemonClient | undefined> {
-  const dir = stateDir(ctx);
-  const client = new DaemonClient({ stateDir: dir });
-  if (await client.isRunning()) return client;
-  // A daemon killed in the old place counts too: the new one restores its sessions.
-  const pid = readPidFile(daemonPaths(dir).pidFile) ?? crashedDaemon(ctx)?.pid;
-  if (pid === undefined) return undefined;
-  if (isProcessAlive(pid)) {
-    // Starting, or hung: never start a second daemon beside a live one.
-    throw new VaultError('DAEMON_UNAVAILABLE', `the vault daemon (pid ${pid}) does not answer on its socket`, {
-      hint: `wait a moment and try again; see its log at ${client.logFile}`,
-    });
-  }
-  const crashed = pid;
+  const found = await findDaemon(stateLocationOf(ctx));
+  if (found.state === 'running') return found.client;
+  if (found.state === 'none') return undefined;
+  const crashed = found.pid;
   await unlockKeyring(ctx);
   const restarted = await daemon(ctx);
   const status = await restarted.status();
@@ -128,80 +102,9 @@ export async function runningDaemon(ctx: Context): Promise<DaemonClient | undefi
   return restarted;
 }
 
-export interface DaemonWatch {
-  stop(): void;
-}
-
-/**
- * Keeps a daemon behind a running `vault exec --server` child. Every `intervalMs` (100 ms) it checks that
- * the daemon's process lives (one signal-0 and a /proc read: no I/O on the daemon). When the
- * daemon has ended without stopping — killed, crashed: its pid file is left — it starts a new one
- * the way this command started the first, which restores the child's session with the same URI
- * and token, so the child's next request is answered. A daemon stopped on purpose
- * (`vault server stop`) is not restarted.
- */
+/** While `vault exec --server`'s child runs: a daemon that dies is started again the way this command started it. */
 export function superviseDaemon(ctx: Context, sessionId: string, options: { intervalMs?: number } = {}): DaemonWatch {
-  // Followed when a restart moves the daemon (from the old place to the new one).
-  let paths = daemonPaths(stateDir(ctx));
-  let pid = readPidFile(paths.pidFile);
-  let stopped = false;
-  let busy = false;
-  let failedOnce = false;
-
-  const check = async () => {
-    if (stopped || busy || (pid !== undefined && isProcessAlive(pid))) return;
-    busy = true;
-    try {
-      const current = readPidFile(paths.pidFile);
-      if (current === undefined) {
-        ctx.stderr.write(`vault: the credential daemon was stopped; session ${sessionId} ended with it\n`);
-        watch.stop();
-        return;
-      }
-      if (current !== pid && isProcessAlive(current)) {
-        // Another command restarted it already.
-        pid = current;
-        return;
-      }
-      const started = Date.now();
-      const client = await daemon(ctx);
-      const status = await client.status();
-      if (stopped) return;
-      const lost = pid;
-      pid = status.pid;
-      paths = daemonPaths(dirname(client.socketPath));
-      failedOnce = false;
-      const session = await client.getSession(sessionId).catch(() => undefined);
-      const took = Date.now() - started;
-      if (!session) {
-        ctx.stderr.write(`vault: the credential daemon (pid ${lost ?? '?'}) ended; a new one (pid ${status.pid}) started, but session ${sessionId} could not be restored\n`);
-      } else if (session.state !== 'active') {
-        ctx.stderr.write(
-          `vault: the credential daemon (pid ${lost ?? '?'}) ended; a new one (pid ${status.pid}) restored session ${sessionId} in ${took} ms, in state ${session.state}${session.lastError ? `: ${session.lastError.message}` : ''}\n`,
-        );
-      } else {
-        ctx.stderr.write(`vault: the credential daemon (pid ${lost ?? '?'}) ended; a new one (pid ${status.pid}) restored session ${sessionId} in ${took} ms\n`);
-      }
-    } catch (error) {
-      if (!failedOnce) {
-        failedOnce = true;
-        const message = isVaultError(error) ? error.message : (error as Error).message;
-        ctx.stderr.write(`vault: the credential daemon ended and could not be restarted (${message}); retrying\n`);
-      }
-    } finally {
-      busy = false;
-    }
-  };
-
-  const timer = setInterval(() => void check(), options.intervalMs ?? 100);
-  timer.unref();
-  const watch: DaemonWatch = {
-    stop() {
-      stopped = true;
-      clearInterval(timer);
-    },
-  };
-  return watch;
+  return superviseDaemonAt({ stateDir: stateDir(ctx), sessionId, restart: () => daemon(ctx), stderr: ctx.stderr, ...options });
 }
 
 /**
@@ -226,4 +129,14 @@ export async function mfaCodeForDaemon(
   if (!(await chain.needsMfaCode())) return undefined;
   const source = mfaTokenSource({ mfaProcess: chain.target.mfaProcess, prompt: ctx.mfaPrompt(), env: ctx.env });
   return source({ serial: chain.mfaSerial!, profile });
+}
+
+/**
+ * Signs in to IAM Identity Center here, when the profile's chain starts at an SSO profile and no
+ * cached sign-in (or refresh token) can serve it: the daemon that is handed the profile next
+ * never prompts and never opens a browser, so it finds the token in the keyring.
+ */
+export async function ssoSignInForDaemon(ctx: Context, profile: string, options: { region?: string | undefined; stdout: boolean }): Promise<void> {
+  const chain = await ctx.chain(profile, { ...(options.region ? { region: options.region } : {}), stdout: options.stdout });
+  if (await chain.needsSsoSignIn()) await chain.renewSsoSignIn();
 }

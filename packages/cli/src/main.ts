@@ -74,6 +74,7 @@ function program(run: (load: () => Promise<CommandRun<any>>, input: unknown) => 
     .addOption(new Option('--ecs-server', 'the same as --server (aws-vault name)').hideHelp())
     .option('--ec2-server', 'serve credentials from a local IMDSv2 endpoint')
     .option('--lazy', 'with a server: make the first STS call on the first request')
+    .option('--stdout', 'IAM Identity Center: print the sign-in URL and code, do not open a browser')
     // aws-vault's deprecated `exec --json`, still in many credential_process lines.
     .addOption(new Option('-j, --json', 'print credentials as credential_process JSON (the same as `export --format json`)').hideHelp())
     .action((profile: string | undefined, command: string[], opts: object) => {
@@ -92,13 +93,14 @@ function program(run: (load: () => Promise<CommandRun<any>>, input: unknown) => 
     .option('-n, --no-session', 'skip GetSessionToken; send MFA with AssumeRole')
     .option('-t, --mfa-token <code>', 'the MFA code to use')
     .option('--region <region>', 'the region to print and to call STS in')
+    .option('--stdout', 'IAM Identity Center: print the sign-in URL and code, do not open a browser')
     .action((profile: string, opts: object) => run(() => import('./commands/export.js').then((m) => m.exportCommand), { profile, ...opts }));
 
   root
     .command('login')
     .description('open the AWS console signed in as a profile (default: AWS_PROFILE)')
     .argument('[profile]')
-    .option('--stdout', 'print the sign-in URL instead of opening a browser')
+    .option('--stdout', 'print the sign-in URL (and an IAM Identity Center sign-in) instead of opening a browser')
     .option('--path <path>', 'the console page to open, e.g. s3/home')
     .option('-d, --duration <duration>', 'how long the console session lasts (e.g. 1h)')
     .option('-n, --no-session', 'skip GetSessionToken; send MFA with AssumeRole')
@@ -150,6 +152,7 @@ function program(run: (load: () => Promise<CommandRun<any>>, input: unknown) => 
     .option('--region <region>', 'the region for the session')
     .option('--lazy', 'make the first STS call on the first request')
     .addOption(new Option('--format <format>', 'output format').choices(['shell', 'json']).default('shell'))
+    .option('--stdout', 'IAM Identity Center: print the sign-in URL and code, do not open a browser')
     .action((profile: string, opts: object) => run(() => import('./commands/session.js').then((m) => m.sessionStart), { profile, ...opts }));
   session
     .command('ls')
@@ -164,9 +167,10 @@ function program(run: (load: () => Promise<CommandRun<any>>, input: unknown) => 
     .action((target: string | undefined, opts: object) => run(() => import('./commands/session.js').then((m) => m.sessionStop), { target, ...opts }));
   session
     .command('renew')
-    .description('revive a session whose MFA session ran out (asks for a code; same URI and token)')
+    .description('revive a session whose MFA session or IAM Identity Center sign-in ran out (same URI and token)')
     .argument('<id>')
     .option('-t, --mfa-token <code>', 'the MFA code to use')
+    .option('--stdout', 'IAM Identity Center: print the sign-in URL and code, do not open a browser')
     .action((id: string, opts: object) => run(() => import('./commands/session.js').then((m) => m.sessionRenew), { id, ...opts }));
 
   root

@@ -24,6 +24,12 @@ export const VAULT_ERROR_CODES = [
   'STS_THROTTLED',
   'STS_UNAVAILABLE',
   'STS_FAILED',
+  /** IAM Identity Center: a sign-in is needed and cannot happen here (the daemon never prompts). */
+  'SSO_LOGIN_REQUIRED',
+  /** IAM Identity Center: the device code expired (or was denied) before the person approved it. */
+  'SSO_LOGIN_FAILED',
+  /** IAM Identity Center: the OIDC service or access portal refused or failed a call. */
+  'SSO_FAILED',
   'USAGE',
   /** The person cancelled a prompt (^C, ^D): the CLI exits 130, as a shell does for ^C. */
   'CANCELLED',

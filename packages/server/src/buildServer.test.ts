@@ -3,7 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { VaultError } from '@vault/core';
 import { settle } from './sessions/scheduler.js';
-import { createHarness, TEST_HOST } from './testing/harness.js';
+import { createHarness, TEST_HOST } from '@vault/stand-ins/server';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;

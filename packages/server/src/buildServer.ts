@@ -5,8 +5,8 @@ import { createHttpApp, notFound } from './httpApp.js';
 import { AuditLog, silentLogger, type Logger } from './logging.js';
 import { noPeerPid, type PeerPidResolver } from './peerPid.js';
 import { defaultPeerUidGate, type PeerUidGate } from './peerUid.js';
-import { containerFastPath, containerRoutes, type SessionLookup } from './routes/container.js';
-import { ImdsTokens, imdsFastPath, imdsRoutes, imdsTokenKey } from './routes/imds.js';
+import { ContainerCredentialRoute, containerFastPath, containerRoutes, loopbackGuards, type SessionLookup } from './routes/container.js';
+import { ImdsCredentialRoute, ImdsTokens, imdsFastPath, imdsRoutes, imdsTokenKey } from './routes/imds.js';
 import type { Session } from './sessions/session.js';
 
 /** The listener's port, or a function giving it (a port of 0 is only known after listen). */
@@ -63,7 +63,8 @@ export function hostHeaderFor(port: PortSource): () => string {
 export function buildServer(options: BuildServerOptions): FastifyInstance {
   const logger = options.logger ?? options.audit?.logger;
   const audit = options.audit ?? new AuditLog(logger ?? silentLogger(), options.peerPids ?? true);
-  const routes = { sessions: options.sessions, expectedHost: hostHeaderFor(options.port), audit };
+  // One ContainerCredentialRoute: the fast path and the fastify routes answer through it.
+  const routes = { sessions: options.sessions, route: new ContainerCredentialRoute({ guards: loopbackGuards(hostHeaderFor(options.port)), audit }) };
   let closing = false;
   const fastPath = options.fastPath === false ? undefined : containerFastPath({ ...routes, closing: () => closing });
   const peerUids = gateOf(options.peerUids);
@@ -108,16 +109,13 @@ export function buildImdsServer(session: Session, options: BuildImdsServerOption
   const logger = options.logger ?? options.audit?.logger;
   const audit = options.audit ?? new AuditLog(logger ?? silentLogger(), options.peerPids ?? true);
   const clock = options.clock ?? systemClock;
-  const routes = {
-    session,
-    expectedHost: hostHeaderFor(options.port),
-    clock,
-    audit,
-    tokens: new ImdsTokens(clock, imdsTokenKey(session.token)),
-    ...(options.roleName ? { roleName: options.roleName } : {}),
-  };
+  const expectedHost = hostHeaderFor(options.port);
+  const tokens = new ImdsTokens(clock, imdsTokenKey(session.token));
+  // One ImdsCredentialRoute: the fast path and the fastify routes answer through it.
+  const route = new ImdsCredentialRoute({ session, expectedHost, clock, audit, tokens, ...(options.roleName ? { roleName: options.roleName } : {}) });
+  const routes = { expectedHost, tokens, route };
   let closing = false;
-  const fastPath = options.fastPath === false ? undefined : imdsFastPath({ ...routes, closing: () => closing });
+  const fastPath = options.fastPath === false ? undefined : imdsFastPath({ route, closing: () => closing });
   const peerUids = gateOf(options.peerUids);
   const app = createHttpApp({ logger, ...(fastPath ? { fastPath } : {}), ...(peerUids ? { peerUids } : {}) });
   app.addHook('preClose', (done) => {

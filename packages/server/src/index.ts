@@ -2,10 +2,14 @@ export * from './credentialSource.js';
 export * from './coreSource.js';
 export * from './wire.js';
 export * from './buildServer.js';
-export * from './daemon.js';
+export * from './daemon/startDaemon.js';
+export { prepareStateDir, type DaemonStateFile } from './daemon/stateDirectory.js';
+export type { RestoreSummary } from './daemon/restoreAtStart.js';
+export { OWNER_CHECK_MS } from './sessions/orphanReaping.js';
 export * from './client.js';
 export * from './control/types.js';
-export { buildControlServer, statusForCode, type ControlServerOptions } from './control/controlServer.js';
+export { buildControlServer, type ControlServerOptions } from './control/controlServer.js';
+export { statusForCode } from './control/controlErrors.js';
 export { containerPath, type SessionLookup } from './routes/container.js';
 export { ImdsTokens, imdsRoleName, instanceIdOf, IMDS_TOKEN_MAX_TTL_SECONDS, IMDS_TOKEN_MIN_TTL_SECONDS } from './routes/imds.js';
 export * from './sessions/refreshingCredentials.js';
@@ -18,8 +22,6 @@ export {
   AUDIT_REDACT_PATHS,
   createLogger,
   openLogFile,
-  REDACT_PATHS,
-  REDACTED,
   silentLogger as silentServerLogger,
   type CredentialRoute,
   type Logger as ServerLogger,

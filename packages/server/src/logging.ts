@@ -1,38 +1,15 @@
 import { chmodSync, closeSync, openSync } from 'node:fs';
+import { REDACT_PATHS, REDACTED } from '@vault/core';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import { defaultPeerPidResolver, noPeerPid, type PeerPidResolver, type PeerSocket } from './peerPid.js';
 import type { Session } from './sessions/session.js';
 
-export type { Logger } from 'pino';
-
 /**
- * Everything that could carry a secret, censored by pino before a line is written: the tokens
- * clients present, and credential fields in any object that reaches a log call by mistake.
+ * The daemon logs through pino itself (fastify and the audit trail need its child loggers, level
+ * checks and flush); it is a core Logger too, so core's chain logs through it. The redaction list
+ * is core's REDACT_PATHS, the one the CLI's --debug log uses.
  */
-export const REDACT_PATHS: readonly string[] = [
-  'req.headers.authorization',
-  'req.headers["x-aws-ec2-metadata-token"]',
-  'headers.authorization',
-  'headers["x-aws-ec2-metadata-token"]',
-  'token',
-  'mfaToken',
-  'secretAccessKey',
-  'sessionToken',
-  'SecretAccessKey',
-  'SessionToken',
-  'Token',
-  'credentials',
-  '*.token',
-  '*.mfaToken',
-  '*.secretAccessKey',
-  '*.sessionToken',
-  '*.SecretAccessKey',
-  '*.SessionToken',
-  '*.Token',
-  '*.credentials',
-];
-
-export const REDACTED = '[REDACTED]';
+export type { Logger } from 'pino';
 
 /** The audit logger's own list: exact paths only (cheap), for fields an audit line never has. */
 export const AUDIT_REDACT_PATHS: readonly string[] = ['token', 'mfaToken', 'authorization', 'secretAccessKey', 'sessionToken', 'credentials'];

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildImdsServer, buildServer } from './buildServer.js';
 import { canTellPeerUids, findOwners, procAddresses, ProcPeerUidGate, USER_NOT_ALLOWED_MESSAGE, type PeerUidDecision, type PeerUidGate } from './peerUid.js';
-import { createHarness } from './testing/harness.js';
+import { createHarness } from '@vault/stand-ins/server';
 
 // Rows as Linux prints them: a listener on 127.0.0.1:47123 (0xB813), the accepted server side of a
 // connection from port 40000 (0x9C40), the client's side of it (uid 1000), and an old connection

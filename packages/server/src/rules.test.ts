@@ -7,9 +7,7 @@ import { ManualClock } from '@vault/core';
 import { isEcsCredentialsBody } from './wire.js';
 import { settle } from './sessions/scheduler.js';
 import { Session } from './sessions/session.js';
-import { createHarness, imdsClient } from './testing/harness.js';
-import { FakeCredentialSource } from './testing/fakes.js';
-import { startTestDaemon } from './testing/daemonFixture.js';
+import { createHarness, FakeCredentialSource, imdsClient, startTestDaemon } from '@vault/stand-ins/server';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;

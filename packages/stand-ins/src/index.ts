@@ -5,3 +5,6 @@ export * from './webIdentityTokens.js';
 export * from './containerCredentialsStandIn.js';
 export * from './federationStandIn.js';
 export * from './iamStandIn.js';
+export * from './jsonService.js';
+export * from './ssoOidcStandIn.js';
+export * from './ssoPortalStandIn.js';

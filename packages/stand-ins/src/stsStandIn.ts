@@ -183,6 +183,11 @@ export interface StsStandIn {
   verifyTemporaryCredentials(credentials: { accessKeyId: string; secretAccessKey: string; sessionToken: string }): StsKeyInfo | undefined;
   /** The ids of a user's long-term keys, oldest first (IAM's ListAccessKeys). */
   userKeyIds(userArn: string): string[];
+  /**
+   * Mints a session of a role added with addRole, as another AWS service does on STS's behalf (the
+   * IAM Identity Center portal's GetRoleCredentials): the keys then work here like AssumeRole's.
+   */
+  issueRoleSession(roleArn: string, sessionName: string, seconds: number): IssuedKey & { sessionToken: string; expiration: Date };
   close(): Promise<void>;
 }
 
@@ -498,6 +503,27 @@ class StandIn implements StsStandIn {
 
   removeKey(accessKeyId: string): boolean {
     return this.keys.delete(accessKeyId);
+  }
+
+  issueRoleSession(roleArn: string, sessionName: string, seconds: number): IssuedKey & { sessionToken: string; expiration: Date } {
+    const role = this.roles.get(roleArn);
+    if (!role) throw new Error(`issueRoleSession: no role ${roleArn} (addRole it first)`);
+    const key: RoleKey = {
+      kind: 'role',
+      accessKeyId: newAccessKeyId('ASIA'),
+      secretAccessKey: newSecret(),
+      sessionToken: newSessionToken(),
+      expiration: this.clock.now() + seconds * 1000,
+      role,
+      sessionName,
+      mfaAuthenticated: false,
+      chained: false,
+      sourceIdentity: undefined,
+      tags: [],
+      transitiveTagKeys: [],
+    };
+    this.keys.set(key.accessKeyId, key);
+    return { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, sessionToken: key.sessionToken, expiration: new Date(key.expiration) };
   }
 
   describeKey(accessKeyId: string): StsKeyInfo | undefined {

@@ -22,6 +22,7 @@ export async function execWithServer(input: ExecInput, ctx: Context): Promise<nu
     lazy: input.lazy,
     noSession: input.session === false,
     ownerPid: process.pid,
+    stdout: input.stdout === true,
   });
   if (input.ec2Server) noteIfAnyLocalProcessCanRead(ctx.stderr);
   const env = { ...withoutSessionMarker(withoutShadowing(ctx.env)), ...created.env };

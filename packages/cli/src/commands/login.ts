@@ -40,7 +40,8 @@ export async function login(input: LoginInput, ctx: Context): Promise<number> {
   const config = await ctx.config(options.region);
   const profile = config.load(profileName);
   const chain = chainOf(profile);
-  const hasRole = chain.some((p) => p.roleArn !== undefined);
+  // IAM Identity Center credentials are a role's too (the permission set's role in the account).
+  const hasRole = chain.some((p) => p.roleArn !== undefined) || chain[0]!.sso !== undefined;
   const region = profile.region;
 
   // SessionDuration goes only with role credentials: the endpoint refuses it with federation ones.

@@ -8,6 +8,8 @@ export interface CredentialOptions {
   session?: boolean;
   mfaToken?: string;
   region?: string;
+  /** `--stdout`: print the IAM Identity Center sign-in URL and code, open no browser. */
+  stdout?: boolean;
 }
 
 export function durationSeconds(raw: string | undefined): number | undefined {
@@ -34,5 +36,6 @@ export function chainOptions(input: CredentialOptions) {
     durationSeconds: durationSeconds(input.duration),
     mfaToken: mfaTokenOption(input.mfaToken),
     region: input.region,
+    stdout: input.stdout === true,
   };
 }

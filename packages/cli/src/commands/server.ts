@@ -1,9 +1,9 @@
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { SdkStsGateway, VaultError, formatDuration } from '@vault/core';
 import { dirname } from 'node:path';
-import { DaemonClient, KeyringSessionStore, daemonPaths, withMovedRecords, type SessionStore } from '@vault/server/client';
+import { DaemonClient, KeyringSessionStore, daemonPaths, removeDaemonFiles, removeLegacyLeftovers, withMovedRecords, type SessionStore } from '@vault/server/client';
 import type { Context } from '../context.js';
-import { crashedDaemon, daemon, removeLegacyLeftovers, stateDir, stateLocationOf, unlockKeyring } from '../daemonLink.js';
+import { crashedDaemon, daemon, stateDir, stateLocationOf, unlockKeyring } from '../daemonLink.js';
 import { receivePassphrase } from '../daemonPassphrase.js';
 
 export interface ServerInput {
@@ -78,8 +78,7 @@ async function forgetCrashedDaemon(ctx: Context, { pid, stateDir: dir }: { pid: 
   const { records } = await store.load().catch(() => ({ records: [] as unknown[] }));
   await store.clear();
   const forgotten = records.length;
-  const paths = daemonPaths(dir);
-  for (const file of [paths.socket, paths.relaySocket, paths.pidFile, paths.stateFile]) rmSync(file, { force: true });
+  removeDaemonFiles(dir);
   ctx.stderr.write(`vault daemon was not running (pid ${pid} had ended without stopping); forgot its ${forgotten} session(s)\n`);
   return 0;
 }

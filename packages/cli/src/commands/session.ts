@@ -2,7 +2,7 @@ import { VaultError, formatDuration } from '@vault/core';
 import { DaemonClient } from '@vault/server/client';
 import type { CreatedSession, SessionSummary } from '@vault/server';
 import type { Context } from '../context.js';
-import { daemon, mfaCodeForDaemon, runningDaemon, stateDir, unlockKeyring } from '../daemonLink.js';
+import { daemon, mfaCodeForDaemon, runningDaemon, ssoSignInForDaemon, stateDir, unlockKeyring } from '../daemonLink.js';
 import { SHADOWING_VARIABLES, mergeNoProxy } from '../environment/childEnvironment.js';
 import { shellQuote } from '../format/exportFormats.js';
 import { SESSION_SHELL_VARIABLE } from '../environment/sessionShell.js';
@@ -17,6 +17,7 @@ export interface SessionStartInput {
   region?: string;
   lazy?: boolean;
   format: 'shell' | 'json';
+  stdout?: boolean;
 }
 
 /** Starts a daemon session and prints what points a shell at it: `eval "$(vault session start P)"`. */
@@ -27,6 +28,7 @@ export async function sessionStart(input: SessionStartInput, ctx: Context): Prom
     mfaToken: input.mfaToken,
     region: input.region,
     lazy: input.lazy,
+    stdout: input.stdout === true,
   });
   if (input.imds) noteIfAnyLocalProcessCanRead(ctx.stderr);
   // Marks the shell as pointed at a session, not inside `vault exec`: see sessionShell.ts.
@@ -50,11 +52,13 @@ export async function sessionStart(input: SessionStartInput, ctx: Context): Prom
 export async function startSession(
   ctx: Context,
   profile: string,
-  options: { kind: 'ecs' | 'imds'; duration?: string; mfaToken?: string; region?: string; lazy?: boolean; noSession?: boolean; ownerPid?: number },
+  options: { kind: 'ecs' | 'imds'; duration?: string; mfaToken?: string; region?: string; lazy?: boolean; noSession?: boolean; ownerPid?: number; stdout?: boolean },
 ): Promise<CreatedSession> {
   const seconds = durationSeconds(options.duration);
   const explicit = mfaTokenOption(options.mfaToken);
   const noSession = options.noSession === true;
+  // The daemon never opens a browser: an IAM Identity Center sign-in it would need happens here.
+  await ssoSignInForDaemon(ctx, profile, { region: options.region, stdout: options.stdout === true });
   const mfaToken = await mfaCodeForDaemon(ctx, profile, { mfaToken: explicit, region: options.region, noSession, ...(seconds ? { durationSeconds: seconds } : {}) });
   await unlockKeyring(ctx);
   const client = await daemon(ctx);
@@ -90,6 +94,7 @@ export async function sessionList(_input: object, ctx: Context): Promise<number>
   // What is wrong with a session that is not active, and what to run (on stderr: stdout stays the table).
   for (const s of sessions) {
     if (s.state === 'needs-mfa') ctx.stderr.write(`vault: session ${s.id} (${s.profile}) needs a new MFA code: run \`vault session renew ${s.id}\` (the URI and token stay the same)\n`);
+    else if (s.state === 'needs-login') ctx.stderr.write(`vault: session ${s.id} (${s.profile}) needs a new IAM Identity Center sign-in: run \`vault session renew ${s.id}\` (the URI and token stay the same)\n`);
     else if (s.state === 'failed' && s.lastError) ctx.stderr.write(`vault: session ${s.id} (${s.profile}) failed: ${s.lastError.message}\n`);
   }
   return 0;
@@ -124,6 +129,7 @@ export async function sessionStop(input: SessionStopInput, ctx: Context): Promis
 export interface SessionRenewInput {
   id: string;
   mfaToken?: string;
+  stdout?: boolean;
 }
 
 /** Revives a session whose MFA session ran out: asks for a code here, keeps the same URI and token. */
@@ -131,6 +137,14 @@ export async function sessionRenew(input: SessionRenewInput, ctx: Context): Prom
   const explicit = mfaTokenOption(input.mfaToken);
   const client = (await runningDaemon(ctx)) ?? new DaemonClient({ stateDir: stateDir(ctx) });
   const summary: SessionSummary = await client.getSession(input.id);
+  if (summary.state === 'needs-login') {
+    // The device sign-in runs here (URL and code on stderr, the browser); the daemon then
+    // refreshes with the new token from the keyring.
+    const chain = await ctx.chain(summary.profile, { region: summary.region, stdout: input.stdout === true });
+    await chain.renewSsoSignIn();
+  } else {
+    await ssoSignInForDaemon(ctx, summary.profile, { region: summary.region, stdout: input.stdout === true });
+  }
   const code = await mfaCodeForDaemon(ctx, summary.profile, { mfaToken: explicit, region: summary.region, noSession: summary.noSession === true });
   const renewed = await client.renewSession(input.id, code);
   ctx.stderr.write(`Session ${renewed.id} for ${renewed.profile} is ${renewed.state}.\n`);

@@ -16,6 +16,8 @@ import { fromCredentialProcess } from './sources/fromCredentialProcess.js';
 import { fromCredentialSource, type CredentialSourceOptions } from './sources/fromCredentialSource.js';
 import { fromWebIdentity, usesWebIdentity } from './sources/fromWebIdentity.js';
 import { fromSessionToken } from './sources/fromSessionToken.js';
+import { fromSso, ssoNeedsSignIn, ssoSignInAgain, type SsoDeps } from './sources/fromSso.js';
+import { SsoTokenKeyring } from '../keyring/ssoTokenKeyring.js';
 import { fromStoredKey } from './sources/fromStoredKey.js';
 import { singleFlight } from './memoize.js';
 import type { MfaRequest } from './mfaToken.js';
@@ -45,6 +47,13 @@ export interface ChainDeps {
   warn?: (line: string) => void;
   /** credential_source's metadata providers (default: @aws-sdk/credential-providers, lazily loaded). */
   credentialSource?: CredentialSourceOptions;
+  /**
+   * Shows an IAM Identity Center device sign-in (URL and code on stderr, the browser). Absent in
+   * the daemon, which never prompts: a needed sign-in is SSO_LOGIN_REQUIRED there.
+   */
+  ssoSignIn?: SsoDeps['signIn'];
+  /** Waits between sign-in polls; tests pass one that moves their clock. */
+  ssoSleep?: SsoDeps['sleep'];
 }
 
 export interface ChainOptions {
@@ -132,7 +141,7 @@ export class CredentialChain {
    * session has enough life. The CLI asks this before handing a profile to the daemon, which never prompts.
    */
   async needsMfaCode(): Promise<boolean> {
-    if (this.mfaSerial === undefined || usesWebIdentity(this.root)) return false;
+    if (this.mfaSerial === undefined || usesWebIdentity(this.root) || this.root.sso) return false;
     // credential_source credentials go straight to AssumeRole with the code (no GetSessionToken).
     if (this.options.noSession || this.root.credentialSource) return true;
     for (const owner of this.mfaOwners()) {
@@ -302,10 +311,53 @@ export class CredentialChain {
     }
   }
 
+  /** Whether resolving now would need an IAM Identity Center device sign-in (asked before the daemon is handed the profile). */
+  async needsSsoSignIn(): Promise<boolean> {
+    if (!this.root.sso) return false;
+    return ssoNeedsSignIn(this.root.sso, { tokens: this.ssoTokens(), clock: this.deps.clock });
+  }
+
+  /** A new device sign-in for the chain's start URL (`vault session renew` of an SSO session). */
+  async renewSsoSignIn(): Promise<void> {
+    if (!this.root.sso) return;
+    await ssoSignInAgain(this.root.sso, this.root.name, this.ssoDeps());
+  }
+
+  private ssoTokens(): SsoTokenKeyring {
+    return new SsoTokenKeyring(this.deps.cache.keyring);
+  }
+
+  private ssoDeps(): SsoDeps {
+    return { tokens: this.ssoTokens(), clock: this.deps.clock, env: this.deps.env, signIn: this.deps.ssoSignIn, sleep: this.deps.ssoSleep, logger: this.log };
+  }
+
+  /**
+   * The SSO root's role credentials: cached in the keyring like STS results (aws-vault's
+   * `sso.GetRoleCredentials` items), else GetRoleCredentials with the start URL's sign-in.
+   */
+  private async ssoRoleCredentials(): Promise<TemporaryCredentials> {
+    const sso = this.root.sso!;
+    const useCache = this.options.roleCache !== false;
+    const discriminator = `${sso.startUrl}#${sso.accountId}/${sso.roleName}`;
+    const minLife = this.roleHops.length > 0 ? this.minTtl(MFA_SESSION_MIN_TTL_MS) : Math.max(this.minTtl(ROLE_MIN_TTL_MS), this.options.minLifeMs ?? 0);
+    if (useCache) {
+      const cached = await this.deps.cache.find('sso.GetRoleCredentials', this.root.name, discriminator, this.deps.clock.now(), minLife);
+      if (cached) {
+        this.log.debug({ profile: this.root.name, expiration: cached.expiration }, 'using cached IAM Identity Center role credentials');
+        return cached;
+      }
+    }
+    this.log.debug({ profile: this.root.name, accountId: sso.accountId, roleName: sso.roleName }, 'GetRoleCredentials');
+    const credentials = await fromSso(sso, this.root.name, this.ssoDeps());
+    if (useCache) await this.cache('sso.GetRoleCredentials', this.root.name, discriminator, credentials, 'IAM Identity Center role credentials');
+    return credentials;
+  }
+
   private async longTermKey(): Promise<{ owner: string; key: Credentials }> {
     if (this.root.credentialSource) {
       return { owner: this.root.name, key: await fromCredentialSource(this.root.credentialSource, this.root.name, this.deps.env, this.deps.credentialSource) };
     }
+    if (this.root.sso) return { owner: this.root.name, key: await this.ssoRoleCredentials() };
     if (this.root.credentialProcess) {
       return { owner: this.root.name, key: await fromCredentialProcess(this.root.credentialProcess, this.root.name, this.deps.env) };
     }
@@ -394,6 +446,7 @@ export class CredentialChain {
       process: this.root.credentialProcess,
       webIdentity: [this.root.webIdentityTokenFile, this.root.webIdentityTokenProcess],
       credentialSource: this.root.credentialSource,
+      sso: this.root.sso,
       mfa: this.mfaSerial,
       noSession: this.options.noSession === true,
       duration: this.options.durationSeconds,

@@ -19,6 +19,9 @@ export const RESOLUTION_VARIABLES = [
   'AWS_SESSION_TOKEN_TTL',
   'AWS_CHAINED_SESSION_TOKEN_TTL',
   'AWS_ASSUME_ROLE_TTL',
+  // IAM Identity Center: where sign-ins and role credentials come from.
+  'AWS_ENDPOINT_URL_SSO_OIDC',
+  'AWS_ENDPOINT_URL_SSO',
 ] as const;
 
 /**

@@ -6,12 +6,15 @@ import type { ProfileSection } from './profileSection.js';
 export interface ConfigFile {
   path: string;
   profiles: Map<string, ProfileSection>;
+  /** `[sso-session NAME]` sections by NAME, as the AWS CLI's `aws configure sso` writes them. */
+  ssoSessions?: Map<string, Record<string, string>>;
 }
 
 /**
  * Parses `~/.aws/config`. Sections are `[default]` and `[profile NAME]` as the AWS CLI writes them;
  * a bare `[NAME]` is accepted too (aws-vault does), but `[profile NAME]` wins when both exist.
- * `[sso-session …]` and `[services …]` sections are not profiles and are skipped.
+ * `[sso-session NAME]` sections are kept apart (profiles name them with `sso_session`);
+ * `[services …]` sections are not profiles and are skipped.
  */
 export function parseConfigFile(text: string, path: string): ConfigFile {
   if (text.includes('\u0000')) {
@@ -51,8 +54,11 @@ export function parseConfigFile(text: string, path: string): ConfigFile {
   }
   const profiles = new Map<string, ProfileSection>();
   const bare = new Map<string, ProfileSection>();
+  const ssoSessions = new Map<string, Record<string, string>>();
   for (const [header, section] of sections) {
-    if (header === 'default') {
+    if (/^sso-session\s+/.test(header)) {
+      ssoSessions.set(header.replace(/^sso-session\s+/, '').trim(), section);
+    } else if (header === 'default') {
       profiles.set('default', { ...section, name: 'default' });
     } else if (/^profile\s+/.test(header)) {
       const name = header.replace(/^profile\s+/, '').trim();
@@ -62,7 +68,7 @@ export function parseConfigFile(text: string, path: string): ConfigFile {
     }
   }
   for (const [name, section] of bare) if (!profiles.has(name)) profiles.set(name, section);
-  return { path, profiles };
+  return { path, profiles, ssoSessions };
 }
 
 /**
@@ -82,7 +88,7 @@ export async function readConfigFile(path: string): Promise<ConfigFile> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { path, profiles: new Map() };
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { path, profiles: new Map(), ssoSessions: new Map() };
     throw new VaultError('CONFIG_PARSE', `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, {
       hint: 'check the file exists and is readable, or set AWS_CONFIG_FILE',
       cause: error,

@@ -5,6 +5,7 @@ import type { Env } from './paths.js';
 import { chainOf, describeChain, type ProfileConfig } from './profileConfig.js';
 import type { ProfileSection, ProfileSetting } from './profileSection.js';
 import { parseRoleSource } from './roleSource.js';
+import { resolveSso } from './ssoSettings.js';
 import {
   EXTERNAL_ID,
   MAX_ROLE_DURATION_SECONDS,
@@ -152,6 +153,7 @@ export class ConfigLoader {
       ...parseRoleSource(s, where, env),
       endpointUrl: s.endpoint_url ? checkUrl(s.endpoint_url, where) : undefined,
       stsRegionalEndpoints: parseRegionalEndpoints(s.sts_regional_endpoints, where),
+      sso: resolveSso(s, this.file.ssoSessions ?? new Map(), where, this.file.path),
       declared: this.file.profiles.has(name),
     };
     return profile;

@@ -34,8 +34,24 @@ export interface ProfileConfig {
   credentialSource?: CredentialSource;
   endpointUrl?: string;
   stsRegionalEndpoints?: 'regional' | 'legacy';
+  /** IAM Identity Center: the role credentials come from GetRoleCredentials with a signed-in token. */
+  sso?: SsoConfig;
   /** False when the profile is not in the config file at all (it may still have a stored key). */
   declared: boolean;
+}
+
+/** Where a profile signs in to IAM Identity Center, and which account and role it takes. */
+export interface SsoConfig {
+  /** The `[sso-session NAME]` the settings came from; undefined for the legacy in-profile form. */
+  sessionName?: string;
+  /** The AWS access portal URL (https); the cached token is filed under it. */
+  startUrl: string;
+  /** The region of the Identity Center instance (OIDC and the portal are called there). */
+  region: string;
+  accountId: string;
+  roleName: string;
+  /** `sso_registration_scopes`; with them the registration gives a refresh token. */
+  registrationScopes: string[];
 }
 
 /** Profiles from the one holding the key (index 0) to the one asked for (last). */

@@ -22,6 +22,12 @@ export interface ProfileSection {
   web_identity_token_file?: string;
   web_identity_token_process?: string;
   credential_source?: string;
+  sso_session?: string;
+  sso_start_url?: string;
+  sso_region?: string;
+  sso_account_id?: string;
+  sso_role_name?: string;
+  sso_registration_scopes?: string;
   [setting: string]: string | undefined;
 }
 
@@ -45,6 +51,12 @@ export const PROFILE_SETTINGS = [
   'web_identity_token_file',
   'web_identity_token_process',
   'credential_source',
+  'sso_session',
+  'sso_start_url',
+  'sso_region',
+  'sso_account_id',
+  'sso_role_name',
+  'sso_registration_scopes',
 ] as const;
 
 export type ProfileSetting = (typeof PROFILE_SETTINGS)[number];

@@ -10,7 +10,8 @@ import { encodeKeyField } from './cacheKeyFields.js';
  * GetSessionToken the discriminator is the MFA serial, exactly as aws-vault writes it, so the two
  * tools can share a keyring. For AssumeRole it is a fingerprint of everything that shapes the result.
  */
-export type CachedCredentialsType = 'sts.GetSessionToken' | 'sts.AssumeRole';
+/** `sso.GetRoleCredentials`: IAM Identity Center role credentials, as aws-vault names them. */
+export type CachedCredentialsType = 'sts.GetSessionToken' | 'sts.AssumeRole' | 'sso.GetRoleCredentials';
 
 export interface CacheKey {
   type: CachedCredentialsType;
@@ -20,10 +21,10 @@ export interface CacheKey {
   key: string;
 }
 
-const CACHE_KEY = /^(sts\.GetSessionToken|sts\.AssumeRole),([A-Za-z0-9_=-]*),([A-Za-z0-9_=-]*),(\d+)$/;
+const CACHE_KEY = /^(sts\.GetSessionToken|sts\.AssumeRole|sso\.GetRoleCredentials),([A-Za-z0-9_=-]*),([A-Za-z0-9_=-]*),(\d+)$/;
 
 export function isCacheKey(key: string): boolean {
-  return /^sts\.[A-Za-z]+,/.test(key);
+  return /^(sts|sso)\.[A-Za-z]+,/.test(key);
 }
 
 

@@ -2,6 +2,7 @@ import type { Credentials } from '../credentials.js';
 import { VaultError } from '../errors.js';
 import type { Keyring } from './keyring.js';
 import { isCacheKey } from './credentialCache.js';
+import { isSsoTokenKey } from './ssoTokenKeyring.js';
 
 /**
  * Long-term IAM user keys, one item per profile, stored in aws-vault's JSON shape so a keyring
@@ -63,8 +64,8 @@ export class CredentialKeyring {
     return this.keyring.remove(profile);
   }
 
-  /** Profiles that have a stored key (everything in the keyring that is not cached credentials). */
+  /** Profiles that have a stored key (everything in the keyring that is not cached credentials or a sign-in). */
   async profiles(): Promise<string[]> {
-    return (await this.keyring.keys()).filter((key) => !isCacheKey(key));
+    return (await this.keyring.keys()).filter((key) => !isCacheKey(key) && !isSsoTokenKey(key));
   }
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { VaultError } from '../errors.js';
-import { FileKeyring } from './fileKeyring.js';
+import { FileKeyring } from './file/fileKeyring.js';
 import { KeytarKeyring, type KeytarApi } from './keytarKeyring.js';
 import { SUPPORTED_BACKENDS, defaultFileDir, normalizeBackendName, openKeyring, resolveBackendName } from './openKeyring.js';
 

@@ -1,6 +1,6 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { VaultError } from '../errors.js';
-import { FileKeyring } from './fileKeyring.js';
+import { FileKeyring } from './file/fileKeyring.js';
 import type { Keyring } from './keyring.js';
 import { KeytarKeyring, loadKeytar, type KeytarApi } from './keytarKeyring.js';
 import { PassKeyring, passOptions, type PassSettings } from './passKeyring.js';

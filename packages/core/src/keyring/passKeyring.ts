@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { delimiter, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { VaultError } from '../errors.js';
+import { decodeAwsVaultItem, encodeAwsVaultItem, NotAnAwsVaultItem } from './awsVaultItem.js';
 import { oneLine } from './keychainRemedy.js';
 import type { Keyring } from './keyring.js';
 
@@ -35,15 +36,6 @@ export interface PassSettings {
   dir?: string;
   command?: string;
   prefix?: string;
-}
-
-interface ItemJson {
-  Key: string;
-  Data: string | null;
-  Label: string;
-  Description: string;
-  KeychainNotTrustApplication: boolean;
-  KeychainNotSynchronizable: boolean;
 }
 
 interface PassResult {
@@ -85,38 +77,22 @@ export class PassKeyring implements Keyring {
     if (!(await exists(file))) return undefined;
     const result = await this.pass(['show', this.entryOf(key)]);
     if (result.code !== 0) throw this.failure('read', key, result);
-    let item: ItemJson;
     try {
-      item = JSON.parse(result.stdout.toString('utf8')) as ItemJson;
-    } catch (cause) {
+      return decodeAwsVaultItem(result.stdout);
+    } catch (error) {
       throw new VaultError('KEYRING_CORRUPT', `the pass entry ${this.entryOf(key)} is not an aws-vault item`, {
         hint: 'remove it with `pass rm` and store the key again with `vault add`',
-        cause,
+        cause: error instanceof NotAnAwsVaultItem ? error.cause : error,
       });
     }
-    if (item.Data === null || item.Data === undefined) return '';
-    if (typeof item.Data !== 'string') {
-      throw new VaultError('KEYRING_CORRUPT', `the pass entry ${this.entryOf(key)} is not an aws-vault item`, {
-        hint: 'remove it with `pass rm` and store the key again with `vault add`',
-      });
-    }
-    return Buffer.from(item.Data, 'base64').toString('utf8');
   }
 
   async set(key: string, value: string, label?: string): Promise<void> {
     checkKey(key);
-    const item: ItemJson = {
-      Key: key,
-      Data: Buffer.from(value, 'utf8').toString('base64'),
-      Label: label ?? '',
-      Description: '',
-      KeychainNotTrustApplication: false,
-      KeychainNotSynchronizable: false,
-    };
     const file = this.fileOf(key);
     // pass has gpg write the entry in place: keep the old file so a failed write can put it back.
     const previous = await fs.readFile(file).catch(() => undefined);
-    const result = await this.pass(['insert', '--multiline', '--force', this.entryOf(key)], JSON.stringify(item));
+    const result = await this.pass(['insert', '--multiline', '--force', this.entryOf(key)], encodeAwsVaultItem(key, value, label));
     if (result.code !== 0) {
       await restore(file, previous);
       throw this.failure('write', key, result);

@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { VaultError, type ManualClock } from '@vault/core';
 import type { ManualScheduler } from '../sessions/scheduler.js';
-import { startTestDaemon } from '../testing/daemonFixture.js';
+import { startTestDaemon } from '@vault/stand-ins/server';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;

@@ -2,8 +2,7 @@ import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock, VaultError } from '@vault/core';
 import type { CredentialSourceFactory, ResolveRequest } from '../credentialSource.js';
-import { FakeSourceFactory } from '../testing/fakes.js';
-import { startTestDaemon } from '../testing/daemonFixture.js';
+import { FakeSourceFactory, startTestDaemon } from '@vault/stand-ins/server';
 
 const HOUR = 3_600_000;
 type Fixture = Awaited<ReturnType<typeof startTestDaemon>>;

@@ -3,7 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createHarness } from '../testing/harness.js';
+import { createHarness } from '@vault/stand-ins/server';
 import { RELAY_CLIENT_HEADER, RELAY_HELLO } from './relayProtocol.js';
 import { buildRelaySocketServer, openRelaySocket, type RelaySocket } from './relaySocket.js';
 

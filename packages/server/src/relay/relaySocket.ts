@@ -1,19 +1,12 @@
 import { unlinkSync } from 'node:fs';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isVaultError } from '@vault/core';
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { ACCESS_DENIED_MESSAGE, ALL_METHODS, createHttpApp, notFound, sendError, sendRejection, type Rejection } from '../httpApp.js';
-import type { AuditLog, CredentialRoute, Logger } from '../logging.js';
+import type { FastifyInstance } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
+import { createHttpApp, notFound, type Rejection } from '../httpApp.js';
+import type { AuditLog, Logger } from '../logging.js';
 import type { PeerSocket } from '../peerPid.js';
 import { listenOnPrivateSocket } from '../privateSocket.js';
-import type { SessionLookup } from '../routes/container.js';
-import type { PreparedCredentials } from '../sessions/refreshingCredentials.js';
-import { isRoleArn, type Session } from '../sessions/session.js';
+import { ContainerCredentialRoute, containerFastPath, containerRoutes, type SessionLookup } from '../routes/container.js';
 import { RELAY_CLIENT_HEADER, RELAY_HELLO, RELAY_HELLO_PATH } from './relayProtocol.js';
-import { ecsCredentialsSchema, errorResponses } from '../wire.js';
-
-/** Session ids as newSessionId makes them (as the loopback listener's fast path). */
-const FAST_PATH_URL = /^\/creds\/[0-9a-f]{1,64}$/;
 
 /**
  * The guards after the token check, in the loopback listener's order (checkRequest), less the two
@@ -34,13 +27,6 @@ export interface RelaySocketOptions {
   audit: AuditLog;
   logger?: Logger;
 }
-
-interface SessionParams {
-  id: string;
-  '*'?: string;
-}
-
-const schema = { response: { 200: ecsCredentialsSchema, ...errorResponses } };
 
 /** Distinct container addresses whose audit bindings are kept (a /24 network holds 254). */
 const MAX_CLIENTS = 1024;
@@ -85,102 +71,24 @@ export function buildRelaySocketServer(options: RelaySocketOptions): FastifyInst
   const { sessions, audit } = options;
   const logger = options.logger ?? audit.logger;
   const clientOf = relayedClients();
+  // The loopback listener's ContainerCredentialRoute, fast path and fastify routes, with the
+  // relay's guards, its audit names and the container's address as the client.
+  const route = new ContainerCredentialRoute({
+    guards: (headers, method) => relayRejection(headers, method),
+    audit,
+    routeNames: { session: 'ecs-relay', role: 'ecs-role-relay' },
+    peerOf: (request) => clientOf(request.headers[RELAY_CLIENT_HEADER]),
+  });
   let closing = false;
-  // As containerFastPath on the loopback listener: the hot request (valid, credentials cached) is
-  // answered before fastify routes it, with the same checks and bytes; anything else goes to the
-  // fastify routes below, which decide and answer it.
-  const fastPath = (request: IncomingMessage, response: ServerResponse): boolean => {
-    if (request.method !== 'GET' || closing) return false;
-    const url = request.url;
-    if (url === undefined || !FAST_PATH_URL.test(url)) return false;
-    const session = sessions.get(url.slice(7));
-    if (session === undefined || !session.tokenMatches(request.headers.authorization)) return false;
-    if (relayRejection(request.headers, request.method)) return false;
-    const ready = session.currentCredentials();
-    if (ready === undefined) return false;
-    const body = ready.ecsBody();
-    response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': body.length });
-    response.end(body);
-    session.requestsServed++;
-    audit.credentialsServed(clientOf(request.headers[RELAY_CLIENT_HEADER]), session, 'ecs-relay');
-    return true;
-  };
+  const fastPath = containerFastPath({ sessions, route, closing: () => closing });
   const app = createHttpApp({ logger, fastPath });
   app.addHook('preClose', (done) => {
     closing = true;
     done();
   });
   app.setNotFoundHandler(notFound(['GET']));
-
   app.get(RELAY_HELLO_PATH, (_request, reply) => reply.header('cache-control', 'no-store').send(RELAY_HELLO));
-
-  const guard = (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
-    const { id } = request.params as SessionParams;
-    const session = sessions.get(id);
-    if (session === undefined || !session.tokenMatches(request.headers.authorization)) {
-      sendError(reply, 403, 'ACCESS_DENIED', ACCESS_DENIED_MESSAGE);
-      return;
-    }
-    const rejection = relayRejection(request.headers, request.method);
-    if (rejection) {
-      sendRejection(reply, rejection);
-      return;
-    }
-    done();
-  };
-
-  const served = (request: FastifyRequest, reply: FastifyReply, session: Session, prepared: PreparedCredentials, roleArn?: string) => {
-    reply.header('content-type', 'application/json').header('cache-control', 'no-store').send(prepared.ecsBody());
-    session.requestsServed++;
-    const route: CredentialRoute = roleArn ? 'ecs-role-relay' : 'ecs-relay';
-    audit.credentialsServed(clientOf(request.headers[RELAY_CLIENT_HEADER]), session, route, roleArn);
-    return reply;
-  };
-
-  const unavailable = (reply: FastifyReply, error: unknown) => {
-    const code = isVaultError(error) ? error.code : 'INTERNAL';
-    const message = isVaultError(error) ? error.toLine() : 'no credentials are available';
-    if (code === 'USAGE') return sendError(reply, 400, 'BAD_REQUEST', message);
-    if (code === 'SESSION_NOT_FOUND') return sendError(reply, 404, code, message);
-    return sendError(reply, 503, code, message);
-  };
-
-  app.route({
-    method: [...ALL_METHODS],
-    url: '/creds/:id',
-    schema,
-    onRequest: guard,
-    handler(request, reply) {
-      const session = sessions.get((request.params as SessionParams).id)!;
-      const ready = session.currentCredentials();
-      if (ready) return served(request, reply, session, ready);
-      return session.credentialsFor().then(
-        (prepared) => served(request, reply, session, prepared),
-        (error: unknown) => unavailable(reply, error),
-      );
-    },
-  });
-
-  app.route({
-    method: [...ALL_METHODS],
-    url: '/creds/:id/role-arn/*',
-    schema,
-    onRequest: guard,
-    handler(request, reply) {
-      const params = request.params as SessionParams;
-      const session = sessions.get(params.id)!;
-      const roleArn = params['*'] ?? '';
-      if (!isRoleArn(roleArn)) {
-        return sendError(reply, 400, 'BAD_REQUEST', 'not a valid IAM role ARN (expected arn:aws:iam::123456789012:role/NAME)');
-      }
-      const ready = session.roleCredentialsNow(roleArn);
-      if (ready) return served(request, reply, session, ready, roleArn);
-      return session.roleCredentialsFor(roleArn).then(
-        (prepared) => served(request, reply, session, prepared, roleArn),
-        (error: unknown) => unavailable(reply, error),
-      );
-    },
-  });
+  void app.register(containerRoutes, { sessions, route });
   return app;
 }
 

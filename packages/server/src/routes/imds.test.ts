@@ -3,7 +3,7 @@ import { Agent, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { ManualClock, VaultError } from '@vault/core';
-import { createHarness, imdsClient } from '../testing/harness.js';
+import { createHarness, imdsClient } from '@vault/stand-ins/server';
 import { buildImdsServer } from '../buildServer.js';
 import { ImdsTokens, imdsRoleName, instanceIdOf } from './imds.js';
 

@@ -1,9 +1,11 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { formatExpiration, isVaultError, type Clock } from '@vault/core';
-import { ALL_METHODS, checkFastifyRequest, checkRequest, sendError, sendRejection } from '../httpApp.js';
+import { ALL_METHODS, checkFastifyRequest, checkRequest, sendError, sendRejection, type Rejection } from '../httpApp.js';
 import type { AuditLog } from '../logging.js';
+import type { PeerSocket } from '../peerPid.js';
+import type { PreparedCredentials } from '../sessions/refreshingCredentials.js';
 import type { Session } from '../sessions/session.js';
 import { accountIdOf, errorResponses, imdsCredentialsSchema } from '../wire.js';
 
@@ -68,15 +70,12 @@ export class ImdsTokens {
 }
 
 export interface ImdsRoutesOptions {
-  session: Session;
   /** `127.0.0.1:PORT` of this IMDS listener. */
   expectedHost: () => string;
-  clock: Clock;
-  audit: AuditLog;
-  /** Name in the role list; defaults to the profile when it is a valid IAM role name. */
-  roleName?: string;
-  /** The listener's token issuer (shared with its fast path); a new one by default. */
-  tokens?: ImdsTokens;
+  /** The listener's token issuer (the credential route checks what it issues). */
+  tokens: ImdsTokens;
+  /** The credential route's logic, shared with the listener's fast path. */
+  route: ImdsCredentialRoute;
 }
 
 /** The single role name an IMDS session lists. */
@@ -87,6 +86,101 @@ export function imdsRoleName(profile: string): string {
 /** A stable fake instance id per session (`i-` and 17 hex digits, as EC2 prints them). */
 export function instanceIdOf(sessionId: string): string {
   return `i-${createHash('sha256').update(sessionId).digest('hex').slice(0, 17)}`;
+}
+
+/** What a GET without a live token gets, as from EC2. */
+const TOKEN_REQUIRED: Rejection = {
+  status: 401,
+  code: 'UNAUTHORIZED',
+  message: 'a valid X-aws-ec2-metadata-token is required (PUT /latest/api/token first)',
+};
+
+/** The content type of a credential answer, as EC2's. */
+const CONTENT_TYPE = 'text/plain';
+
+export interface ImdsCredentialRouteOptions {
+  session: Session;
+  /** `127.0.0.1:PORT` of this IMDS listener. */
+  expectedHost: () => string;
+  clock: Clock;
+  audit: AuditLog;
+  /** The listener's token issuer. */
+  tokens: ImdsTokens;
+  /** Name in the role list; defaults to the profile when it is a valid IAM role name. */
+  roleName?: string;
+}
+
+/**
+ * The IMDS credential route's logic, once: the token check and guards of every GET, and the
+ * credentials route itself. The fastify routes (every request) and the fast path (the hot request,
+ * before fastify routes it) both call it, so they refuse the same requests, send the same bytes
+ * and headers, and count and audit alike.
+ */
+export class ImdsCredentialRoute {
+  readonly session: Session;
+  readonly roleName: string;
+  /** The URL path of the role's credentials. */
+  readonly path: string;
+  /** The headers of a credential answer, for a fastify reply (which adds the length itself). */
+  readonly headers = { 'content-type': CONTENT_TYPE } as const;
+  private readonly expectedHost: () => string;
+  private readonly clock: Clock;
+  private readonly audit: AuditLog;
+  private readonly tokens: ImdsTokens;
+  /**
+   * The token each connection last proved, until it expires: recognised by equality, so the HMAC
+   * is checked once per connection and token, not once per request — and a connection only ever
+   * learns that a token it sent itself was valid.
+   */
+  private readonly proved = new WeakMap<object, { token: string; expiresAt: number }>();
+
+  constructor(options: ImdsCredentialRouteOptions) {
+    this.session = options.session;
+    this.roleName = options.roleName ?? imdsRoleName(options.session.profile);
+    this.path = `/latest/meta-data/iam/security-credentials/${this.roleName}`;
+    this.expectedHost = options.expectedHost;
+    this.clock = options.clock;
+    this.audit = options.audit;
+    this.tokens = options.tokens;
+  }
+
+  /** Why this GET may not be answered, or undefined: a live token first (401, as EC2), then the shared guards. */
+  refusal(socket: PeerSocket, headers: IncomingHttpHeaders, method: string | undefined): Rejection | undefined {
+    if (!this.tokenIsLive(socket, headers[TOKEN_HEADER])) return TOKEN_REQUIRED;
+    return checkRequest(headers, method, socket.remoteAddress, this.expectedHost(), 'GET');
+  }
+
+  private tokenIsLive(socket: object, header: string | string[] | undefined): boolean {
+    const token = Array.isArray(header) ? header[0] : header;
+    if (typeof token !== 'string') return false;
+    const known = this.proved.get(socket);
+    if (known !== undefined && known.token === token && this.clock.now() < known.expiresAt) return true;
+    const expiresAt = this.tokens.expiryOf(token);
+    if (expiresAt === undefined) return false;
+    this.proved.set(socket, { token, expiresAt });
+    return true;
+  }
+
+  /** The bytes of an answer: serialized once per set of credentials (PreparedCredentials keeps them). */
+  body(prepared: PreparedCredentials): Buffer {
+    return prepared.imdsBody();
+  }
+
+  /** The headers of an answer of `length` bytes, for node's writeHead (a literal: see ContainerCredentialRoute.headersFor). */
+  headersFor(length: number): { 'content-type': string; 'content-length': number } {
+    return { 'content-type': CONTENT_TYPE, 'content-length': length };
+  }
+
+  /** After an answer is sent: the session counts it, the audit trail notes it. */
+  served(socket: PeerSocket): void {
+    this.session.requestsServed++;
+    this.audit.credentialsServed(socket, this.session, 'imds');
+  }
+
+  /** The answer when no credentials could be had (SDKs retry on 5xx). */
+  unavailable(error: unknown): { status: number; code: string; message: string } {
+    return { status: 503, code: isVaultError(error) ? error.code : 'INTERNAL', message: isVaultError(error) ? error.toLine() : 'no credentials are available' };
+  }
 }
 
 const textSchema = { type: 'string' } as const;
@@ -127,9 +221,8 @@ const identitySchema = {
  * GETs need a live token (401 as EC2 does), then pass the shared guards.
  */
 export async function imdsRoutes(app: FastifyInstance, options: ImdsRoutesOptions): Promise<void> {
-  const { session, expectedHost, clock, audit } = options;
-  const tokens = options.tokens ?? new ImdsTokens(clock);
-  const roleName = options.roleName ?? imdsRoleName(session.profile);
+  const { expectedHost, tokens, route: credentialRoute } = options;
+  const { session, roleName } = credentialRoute;
   const instanceId = instanceIdOf(session.id);
   const region = () => session.region ?? 'us-east-1';
   const accountId = () => {
@@ -139,11 +232,9 @@ export async function imdsRoutes(app: FastifyInstance, options: ImdsRoutesOption
 
   app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     const isTokenRoute = request.routeOptions.url === '/latest/api/token';
-    if (!isTokenRoute && !tokens.verify(headerValue(request, TOKEN_HEADER))) {
-      sendError(reply, 401, 'UNAUTHORIZED', 'a valid X-aws-ec2-metadata-token is required (PUT /latest/api/token first)');
-      return;
-    }
-    const rejection = checkFastifyRequest(request, expectedHost(), isTokenRoute ? 'PUT' : 'GET');
+    const rejection = isTokenRoute
+      ? checkFastifyRequest(request, expectedHost(), 'PUT')
+      : credentialRoute.refusal(request.raw.socket, request.headers, request.method);
     if (rejection) {
       sendRejection(reply, rejection);
       return;
@@ -161,9 +252,10 @@ export async function imdsRoutes(app: FastifyInstance, options: ImdsRoutesOption
   const route = (url: string, response: object, handler: (request: FastifyRequest, reply: FastifyReply) => unknown) =>
     app.route({ method: [...ALL_METHODS], url, schema: { response: { 200: response, ...errorResponses } }, handler: handler as never });
 
-  const served = (request: FastifyRequest) => {
-    session.requestsServed++;
-    audit.credentialsServed(request.raw.socket, session, 'imds');
+  const served = (request: FastifyRequest, reply: FastifyReply, prepared: PreparedCredentials) => {
+    reply.headers(credentialRoute.headers).send(credentialRoute.body(prepared));
+    credentialRoute.served(request.raw.socket);
+    return reply;
   };
 
   route('/latest/api/token', textSchema, (request, reply) => {
@@ -194,19 +286,13 @@ export async function imdsRoutes(app: FastifyInstance, options: ImdsRoutesOption
       return sendError(reply, 404, 'NOT_FOUND', `no role named ${(request.params as { name: string }).name}; the role is ${roleName}`);
     }
     const ready = session.currentCredentials();
-    if (ready) {
-      text(reply, ready.imdsBody());
-      served(request);
-      return reply;
-    }
+    if (ready) return served(request, reply, ready);
     return session.credentialsFor().then(
-      (prepared) => {
-        text(reply, prepared.imdsBody());
-        served(request);
-        return reply;
+      (prepared) => served(request, reply, prepared),
+      (error: unknown) => {
+        const { status, code, message } = credentialRoute.unavailable(error);
+        return sendError(reply, status, code, message);
       },
-      (error: unknown) =>
-        sendError(reply, 503, isVaultError(error) ? error.code : 'INTERNAL', isVaultError(error) ? error.toLine() : 'no credentials are available'),
     );
   });
 
@@ -241,46 +327,28 @@ export async function imdsRoutes(app: FastifyInstance, options: ImdsRoutesOption
 }
 
 export interface ImdsFastPathOptions {
-  session: Session;
-  expectedHost: () => string;
-  clock: Clock;
-  audit: AuditLog;
-  tokens: ImdsTokens;
-  roleName?: string;
+  route: ImdsCredentialRoute;
   /** True once the app is closing: then fastify answers (503) instead. */
   closing: () => boolean;
 }
 
 /**
- * The hot IMDS request — `GET …/security-credentials/NAME` with a live token, passing every guard,
- * credentials cached — answered before fastify routes it, with the same bytes and headers as the
- * fastify route; anything else goes to fastify untouched (see containerFastPath). A token this
- * connection has already proved is recognised by equality until it expires: the HMAC is checked
- * once per connection and token, not once per request, and a connection only ever learns that a
- * token it sent itself was valid.
+ * The hot IMDS request — `GET …/security-credentials/NAME` that the route would serve at once,
+ * credentials cached — answered before fastify routes it, through the same ImdsCredentialRoute;
+ * anything else goes to fastify untouched (see containerFastPath).
  */
 export function imdsFastPath(options: ImdsFastPathOptions): (request: IncomingMessage, response: ServerResponse) => boolean {
-  const { session, expectedHost, clock, audit, tokens, closing } = options;
-  const path = `/latest/meta-data/iam/security-credentials/${options.roleName ?? imdsRoleName(session.profile)}`;
-  const proved = new WeakMap<object, { token: string; expiresAt: number }>();
+  const { route, closing } = options;
+  const { session, path } = route;
   return (request, response) => {
     if (request.method !== 'GET' || request.url !== path || closing()) return false;
-    const token = request.headers[TOKEN_HEADER];
-    if (typeof token !== 'string') return false;
-    const known = proved.get(request.socket);
-    if (known === undefined || known.token !== token || clock.now() >= known.expiresAt) {
-      const expiresAt = tokens.expiryOf(token);
-      if (expiresAt === undefined) return false;
-      proved.set(request.socket, { token, expiresAt });
-    }
-    if (checkRequest(request.headers, request.method, request.socket.remoteAddress, expectedHost(), 'GET')) return false;
+    if (route.refusal(request.socket, request.headers, request.method) !== undefined) return false;
     const ready = session.currentCredentials();
     if (ready === undefined) return false;
-    const body = ready.imdsBody();
-    response.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
+    const body = route.body(ready);
+    response.writeHead(200, route.headersFor(body.length));
     response.end(body);
-    session.requestsServed++;
-    audit.credentialsServed(request.socket, session, 'imds');
+    route.served(request.socket);
     return true;
   };
 }

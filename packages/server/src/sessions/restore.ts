@@ -1,6 +1,6 @@
 import type { TemporaryCredentials } from '@vault/core';
 import type { CredentialSource, CredentialSourceFactory, SessionSourceRequest } from '../credentialSource.js';
-import { isProcessAlive, procStat } from '../processes.js';
+import { isOwnerAlive } from './orphanReaping.js';
 import type { SessionOwnerInfo } from './session.js';
 import type { SessionRecord, SessionStore } from './sessionStore.js';
 
@@ -68,21 +68,6 @@ export class RestoredSource implements CredentialSource {
     const source = await this.source();
     return source.mfaSessionUsable ? source.mfaSessionUsable() : undefined;
   }
-}
-
-/** What identifies a session's owner process across a daemon restart (pid plus start time on Linux). */
-export function ownerInfo(pid: number): SessionOwnerInfo | undefined {
-  if (!isProcessAlive(pid)) return undefined;
-  const stat = procStat(pid);
-  return stat ? { pid, startTime: stat.startTime } : { pid };
-}
-
-/** Whether the owner recorded for a session is still the same running process. */
-export function isOwnerAlive(owner: SessionOwnerInfo): boolean {
-  if (!isProcessAlive(owner.pid)) return false;
-  if (owner.startTime === undefined) return true;
-  const stat = procStat(owner.pid);
-  return stat === undefined || stat.startTime === owner.startTime;
 }
 
 export interface LoadedForRestore {

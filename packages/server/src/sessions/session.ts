@@ -12,7 +12,8 @@ import {
 import type { Scheduler } from './scheduler.js';
 
 export type SessionKind = 'ecs' | 'imds';
-export type SessionState = 'active' | 'needs-mfa' | 'failed' | 'stopped';
+/** `needs-login`: the IAM Identity Center sign-in (and its refresh token) ran out; `vault session renew` signs in. */
+export type SessionState = 'active' | 'needs-mfa' | 'needs-login' | 'failed' | 'stopped';
 
 /** The listener an IMDS session owns (IMDS paths carry no session, so each gets its own port). */
 export interface ImdsListener {
@@ -133,6 +134,7 @@ export class Session {
   private readonly tokenBytes: Buffer;
   private readonly roles = new Map<string, RefreshingCredentials>();
   private needsMfa = false;
+  private needsLogin = false;
   private stopped = false;
   private readonly init: SessionInit;
 
@@ -165,6 +167,7 @@ export class Session {
     if (this.stopped) return 'stopped';
     if (this.fault) return 'failed';
     if (this.needsMfa) return 'needs-mfa';
+    if (this.needsLogin) return 'needs-login';
     const cache = this.credentials;
     if (cache.lastError !== undefined && !cache.latest?.servable(this.init.clock.now())) return 'failed';
     return 'active';
@@ -254,6 +257,7 @@ export class Session {
     this.assertRunning();
     if (mfaToken !== undefined) await this.source.renew(mfaToken);
     this.needsMfa = false;
+    this.needsLogin = false;
     this.credentials.resume();
     for (const role of this.roles.values()) role.resume();
     return this.credentials.refresh(true);
@@ -302,6 +306,13 @@ export class Session {
         { hint: `run \`vault session renew ${this.id}\` to enter a new MFA code; the URI and token stay the same`, cause: error },
       );
     }
+    if (isVaultError(error) && error.code === 'SSO_LOGIN_REQUIRED') {
+      return new VaultError(
+        'SSO_LOGIN_REQUIRED',
+        `${what} (profile ${this.profile}) has no valid credentials left: its IAM Identity Center sign-in has ended`,
+        { hint: `run \`vault session renew ${this.id}\` to sign in again; the URI and token stay the same`, cause: error },
+      );
+    }
     const cache = roleArn ? this.roles.get(roleArn) : this.credentials;
     const retryIn = cache && cache.nextAttemptAt > 0 ? Math.max(0, Math.ceil((cache.nextAttemptAt - this.init.clock.now()) / 1000)) : undefined;
     const retry = retryIn === undefined ? '' : `; retrying in ${retryIn} s`;
@@ -331,11 +342,19 @@ export class Session {
           this.needsMfa = true;
           return 'halt';
         }
+        if (isVaultError(error) && error.code === 'SSO_LOGIN_REQUIRED') {
+          // Likewise: only the CLI can run the device sign-in (`vault session renew`).
+          this.needsLogin = true;
+          return 'halt';
+        }
         return 'retry';
       },
       onFetched: (prepared) => {
         // The session's own credentials came through: whatever asked for MFA is behind us.
-        if (roleArn === undefined) this.needsMfa = false;
+        if (roleArn === undefined) {
+          this.needsMfa = false;
+          this.needsLogin = false;
+        }
         init.events?.refreshed?.(this, prepared, roleArn);
       },
       onFailed: (error, info) => init.events?.refreshFailed?.(this, error, roleArn ? { ...info, roleArn } : info),

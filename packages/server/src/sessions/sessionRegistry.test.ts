@@ -1,8 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock, VaultError } from '@vault/core';
-import { createHarness } from '../testing/harness.js';
-import { startTestDaemon } from '../testing/daemonFixture.js';
-import { FakeCredentialSource } from '../testing/fakes.js';
+import { createHarness, FakeCredentialSource, startTestDaemon } from '@vault/stand-ins/server';
 import { isRoleArn, newSessionId, newSessionToken, Session } from './session.js';
 import { SessionRegistry } from './sessionRegistry.js';
 

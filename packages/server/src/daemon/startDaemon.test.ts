@@ -1,16 +1,15 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { EventEmitter } from 'node:events';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { connect, Server } from 'node:net';
 import { Agent, request } from 'node:http';
-import { basename, dirname, join } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
+import { basename, dirname } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '@vault/core';
-import { DaemonClient, ensureDaemon } from './client.js';
-import { daemonPaths, OWNER_CHECK_MS, startDaemon, type Daemon } from './daemon.js';
-import { FakeSourceFactory } from './testing/fakes.js';
-import { startTestDaemon, tempStateDir } from './testing/daemonFixture.js';
+import { DaemonClient } from '../daemonLife/daemonClient.js';
+import { daemonPaths } from '../paths.js';
+import { OWNER_CHECK_MS } from '../sessions/orphanReaping.js';
+import { startDaemon, type Daemon } from './startDaemon.js';
+import { FakeSourceFactory, startTestDaemon, tempStateDir } from '@vault/stand-ins/server';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -356,95 +355,5 @@ describe('real listener', () => {
       process.env = saved;
     }
     expect(f.daemon.registry.get(created.id)!.requestsServed).toBe(1);
-  });
-});
-
-describe('DaemonClient', () => {
-  it('DAEMON_UNAVAILABLE when the socket is absent', async () => {
-    const dir = tempDir();
-    const client = new DaemonClient({ stateDir: dir.stateDir });
-    expect(await client.isRunning()).toBe(false);
-    await expect(client.status()).rejects.toMatchObject({ code: 'DAEMON_UNAVAILABLE', message: expect.stringContaining('is not running') });
-  });
-
-  it('DAEMON_UNAVAILABLE when the socket is dead (a file nobody listens on)', async () => {
-    const dir = tempDir();
-    mkdirSync(dir.stateDir, { mode: 0o700 });
-    writeFileSync(daemonPaths(dir.stateDir).socket, '');
-    const client = new DaemonClient({ stateDir: dir.stateDir });
-    await expect(client.listSessions()).rejects.toMatchObject({ code: 'DAEMON_UNAVAILABLE' });
-  });
-
-  it('shutdown() returns once the daemon has stopped: its pid file and socket are gone, even when stopping takes a while', async () => {
-    // A keyring that takes its time to forget the sessions (a loaded machine, a slow Secret Service).
-    const slowStore = {
-      load: async () => ({ records: [], skipped: [] }),
-      save: () => new Promise<void>((resolve) => setTimeout(resolve, 400)),
-      clear: async () => false,
-    };
-    const f = track(await startTestDaemon({ sessionStore: slowStore }));
-    await f.client.createSession({ profile: 'account-a', kind: 'ecs' });
-    await f.client.shutdown();
-    expect(existsSync(f.daemon.paths.pidFile)).toBe(false);
-    expect(existsSync(f.daemon.paths.socket)).toBe(false);
-  });
-});
-
-describe('ensureDaemon', () => {
-  const fakeChild = () => new EventEmitter() as unknown as ChildProcess;
-
-  it('uses a running daemon without spawning', async () => {
-    const f = track(await startTestDaemon());
-    const spawner = vi.fn(() => fakeChild());
-    const result = await ensureDaemon({ stateDir: f.stateDir, spawn: spawner });
-    expect(result.started).toBe(false);
-    expect(spawner).not.toHaveBeenCalled();
-    expect((await result.client.status()).pid).toBe(process.pid);
-  });
-
-  it('spawns one when none runs, then polls the socket until it answers', async () => {
-    const dir = tempDir();
-    let daemon: Daemon | undefined;
-    const result = await ensureDaemon({
-      stateDir: dir.stateDir,
-      spawn: () => {
-        setTimeout(() => {
-          void startDaemon({ stateDir: dir.stateDir, sourceFactory: factory(), handleSignals: false, peerPids: false }).then((d) => {
-            daemon = d;
-          });
-        }, 100);
-        return fakeChild();
-      },
-    });
-    cleanups.push(() => daemon?.stop());
-    expect(result.started).toBe(true);
-    expect(await result.client.isRunning()).toBe(true);
-  });
-
-  it('reports a daemon that exits before answering, naming its log', async () => {
-    const dir = tempDir();
-    const child = fakeChild();
-    // A timeout longer than the test's own (30 s): only noticing the exit can end this in time.
-    const promise = ensureDaemon({
-      stateDir: dir.stateDir,
-      timeoutMs: 120_000,
-      spawn: () => {
-        setTimeout(() => child.emit('exit', 1, null), 20);
-        return child;
-      },
-    });
-    await expect(promise).rejects.toMatchObject({
-      code: 'DAEMON_UNAVAILABLE',
-      message: expect.stringContaining('exit code 1'),
-      hint: expect.stringContaining(join(dir.stateDir, 'daemon.log')),
-    });
-  });
-
-  it('gives up after the timeout', async () => {
-    const dir = tempDir();
-    await expect(ensureDaemon({ stateDir: dir.stateDir, spawn: () => undefined, timeoutMs: 300 })).rejects.toMatchObject({
-      code: 'DAEMON_UNAVAILABLE',
-      message: expect.stringContaining('did not answer'),
-    });
   });
 });

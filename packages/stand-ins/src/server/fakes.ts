@@ -1,11 +1,11 @@
 import { VaultError, type Clock, type TemporaryCredentials } from '@vault/core';
-import type { CredentialSource, CredentialSourceFactory, SessionSourceRequest } from '../credentialSource.js';
+import type { CredentialSource, CredentialSourceFactory, SessionSourceRequest } from '@vault/server';
 
 /**
  * In-memory stand-ins for the credential chain, for the server's unit tests (and usable by the
  * cross-package tests): a CredentialSource that mints numbered credentials on the injected clock,
  * counts its upstream calls, and can fail, hang or run out of MFA session on demand.
- * Not exported from the package index: tests import it by path.
+ * Test support only (@vault/stand-ins/server): the server package ships no test double.
  */
 
 const HOUR = 3_600_000;

@@ -2,9 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManualClock, systemClock, type Clock } from '@vault/core';
-import { DaemonClient } from '../client.js';
-import { startDaemon, type Daemon, type StartDaemonOptions } from '../daemon.js';
-import { ManualScheduler } from '../sessions/scheduler.js';
+import { DaemonClient, ManualScheduler, startDaemon, type Daemon, type StartDaemonOptions } from '@vault/server';
 import { FakeSourceFactory } from './fakes.js';
 import { captureLogger } from './harness.js';
 

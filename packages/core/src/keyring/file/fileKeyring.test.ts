@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { VaultError } from '../errors.js';
-import { CredentialKeyring } from './credentialKeyring.js';
+import { VaultError } from '../../errors.js';
+import { CredentialKeyring } from '../credentialKeyring.js';
 import {
   FILE_KEYRING_MAX_PBES2_COUNT,
   FILE_KEYRING_PBES2_COUNT,

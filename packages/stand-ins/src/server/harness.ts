@@ -1,12 +1,18 @@
 import { Writable } from 'node:stream';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { ManualClock } from '@vault/core';
-import { buildImdsServer, buildServer } from '../buildServer.js';
-import { AuditLog, createLogger, type Logger } from '../logging.js';
-import type { PeerPidResolver } from '../peerPid.js';
-import { ManualScheduler } from '../sessions/scheduler.js';
-import type { Session } from '../sessions/session.js';
-import { SessionRegistry, type CreateSessionRequest } from '../sessions/sessionRegistry.js';
+import {
+  AuditLog,
+  buildImdsServer,
+  buildServer,
+  createLogger,
+  ManualScheduler,
+  SessionRegistry,
+  type CreateSessionRequest,
+  type PeerPidResolver,
+  type ServerLogger as Logger,
+  type Session,
+} from '@vault/server';
 import { FakeSourceFactory, type FakeCredentialSource } from './fakes.js';
 
 const HOUR = 3_600_000;
