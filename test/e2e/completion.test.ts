@@ -58,7 +58,8 @@ describe('vault completion bash, loaded in a real bash', () => {
   }, 30_000);
 
   it("completes a command's flags and the global ones", async () => {
-    expect(await complete('exec', '--s')).toEqual(['--server']);
+    expect(await complete('exec', '--se')).toEqual(['--server']);
+    expect(await complete('exec', '--s')).toEqual(['--server', '--stdout']);
     expect(await complete('export', '--b')).toEqual(['--backend']);
     expect(await complete('exec', '--d')).toEqual(['--debug', '--duration']);
   }, 30_000);
