@@ -93,6 +93,7 @@ export function coreSourceFactory(options: CoreSourceOptions): CredentialSourceF
         },
         // Without an MFA session there is nothing to judge: the next refresh needs a code anyway.
         mfaSessionUsable: async () => (request.noSession ? undefined : !(await chain.needsMfaCode())),
+        ssoSignInUsable: async () => (chain.root.sso ? !(await chain.needsSsoSignIn()) : undefined),
       };
     },
   };

@@ -42,6 +42,12 @@ export interface CredentialSource {
    * `vault session ls` shows needs-mfa at once instead of at the next refresh.
    */
   mfaSessionUsable?(): Promise<boolean | undefined>;
+  /**
+   * For a restored session: false when its IAM Identity Center sign-in is gone or past refreshing
+   * (no cached token, or an expired one without a usable refresh token); undefined when the chain
+   * has no sign-in.
+   */
+  ssoSignInUsable?(): Promise<boolean | undefined>;
 }
 
 export interface CredentialSourceFactory {

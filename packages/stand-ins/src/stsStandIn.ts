@@ -508,6 +508,23 @@ class StandIn implements StsStandIn {
   issueRoleSession(roleArn: string, sessionName: string, seconds: number): IssuedKey & { sessionToken: string; expiration: Date } {
     const role = this.roles.get(roleArn);
     if (!role) throw new Error(`issueRoleSession: no role ${roleArn} (addRole it first)`);
+    const key = this.mintRoleKey(role, sessionName, seconds);
+    return { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, sessionToken: key.sessionToken, expiration: new Date(key.expiration) };
+  }
+
+  /** A new role session's key, remembered: what AssumeRole, AssumeRoleWithWebIdentity and issueRoleSession hand out. */
+  private mintRoleKey(
+    role: Role,
+    sessionName: string,
+    seconds: number,
+    session: Pick<RoleKey, 'mfaAuthenticated' | 'chained' | 'sourceIdentity' | 'tags' | 'transitiveTagKeys'> = {
+      mfaAuthenticated: false,
+      chained: false,
+      sourceIdentity: undefined,
+      tags: [],
+      transitiveTagKeys: [],
+    },
+  ): RoleKey {
     const key: RoleKey = {
       kind: 'role',
       accessKeyId: newAccessKeyId('ASIA'),
@@ -516,14 +533,10 @@ class StandIn implements StsStandIn {
       expiration: this.clock.now() + seconds * 1000,
       role,
       sessionName,
-      mfaAuthenticated: false,
-      chained: false,
-      sourceIdentity: undefined,
-      tags: [],
-      transitiveTagKeys: [],
+      ...session,
     };
     this.keys.set(key.accessKeyId, key);
-    return { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, sessionToken: key.sessionToken, expiration: new Date(key.expiration) };
+    return key;
   }
 
   describeKey(accessKeyId: string): StsKeyInfo | undefined {
@@ -920,21 +933,7 @@ class StandIn implements StsStandIn {
     if (duration !== undefined && duration > role.maxSessionDurationSeconds) {
       throw new StsError(400, 'ValidationError', 'The requested DurationSeconds exceeds the MaxSessionDuration set for this role.');
     }
-    const key: RoleKey = {
-      kind: 'role',
-      accessKeyId: newAccessKeyId('ASIA'),
-      secretAccessKey: newSecret(),
-      sessionToken: newSessionToken(),
-      expiration: this.clock.now() + (duration ?? 3600) * 1000,
-      role,
-      sessionName: sessionName!,
-      mfaAuthenticated: false,
-      chained: false,
-      sourceIdentity: undefined,
-      tags: [],
-      transitiveTagKeys: [],
-    };
-    this.keys.set(key.accessKeyId, key);
+    const key = this.mintRoleKey(role, sessionName!, duration ?? 3600);
     const { claims } = checked;
     return response(
       'AssumeRoleWithWebIdentity',
@@ -1033,21 +1032,13 @@ class StandIn implements StsStandIn {
         throw new StsError(400, 'InvalidParameterValue', 'One or more of the specified transitive tag keys can\'t be set because they conflict with the existing transitive tags.');
       }
     }
-    const key: RoleKey = {
-      kind: 'role',
-      accessKeyId: newAccessKeyId('ASIA'),
-      secretAccessKey: newSecret(),
-      sessionToken: newSessionToken(),
-      expiration: this.clock.now() + (duration ?? 3600) * 1000,
-      role,
-      sessionName: sessionName!,
+    const key = this.mintRoleKey(role, sessionName!, duration ?? 3600, {
       mfaAuthenticated: mfa,
       chained,
       sourceIdentity: sourceIdentity ?? (caller.kind === 'role' ? caller.sourceIdentity : undefined),
       tags: [...inherited, ...tags],
       transitiveTagKeys: [...(caller.kind === 'role' ? caller.transitiveTagKeys : []), ...transitiveTagKeys],
-    };
-    this.keys.set(key.accessKeyId, key);
+    });
 
     let result = '';
     if (key.sourceIdentity !== undefined) result += `    <SourceIdentity>${xmlEscape(key.sourceIdentity)}</SourceIdentity>\n`;

@@ -99,9 +99,20 @@ export class SdkStsGateway implements StsGateway {
     return { client, sdk: mod, failed: (error) => (url ? noteStsEndpoint(error, url) : error) };
   }
 
-  async getSessionToken(credentials: Credentials, target: StsTarget, input: GetSessionTokenInput): Promise<TemporaryCredentials> {
+  /** One STS call on a client of its own: a failure names the URL it went to; the client is always destroyed. */
+  private async call<T>(credentials: Credentials | undefined, target: StsTarget, send: (client: STSClient, sdk: StsModule) => Promise<T>): Promise<T> {
     const { client, sdk: mod, failed } = await this.client(credentials, target);
     try {
+      return await send(client, mod);
+    } catch (error) {
+      throw failed(error);
+    } finally {
+      client.destroy();
+    }
+  }
+
+  getSessionToken(credentials: Credentials, target: StsTarget, input: GetSessionTokenInput): Promise<TemporaryCredentials> {
+    return this.call(credentials, target, async (client, mod) => {
       const out = await client.send(
         new mod.GetSessionTokenCommand({
           DurationSeconds: input.durationSeconds,
@@ -110,16 +121,11 @@ export class SdkStsGateway implements StsGateway {
         }),
       );
       return toTemporary(out.Credentials);
-    } catch (error) {
-      throw failed(error);
-    } finally {
-      client.destroy();
-    }
+    });
   }
 
-  async assumeRole(credentials: Credentials, target: StsTarget, input: AssumeRoleInput): Promise<AssumedRoleCredentials> {
-    const { client, sdk: mod, failed } = await this.client(credentials, target);
-    try {
+  assumeRole(credentials: Credentials, target: StsTarget, input: AssumeRoleInput): Promise<AssumedRoleCredentials> {
+    return this.call(credentials, target, async (client, mod) => {
       const out = await client.send(
         new mod.AssumeRoleCommand({
           RoleArn: input.roleArn,
@@ -134,16 +140,11 @@ export class SdkStsGateway implements StsGateway {
         }),
       );
       return { ...toTemporary(out.Credentials), assumedRoleArn: out.AssumedRoleUser?.Arn };
-    } catch (error) {
-      throw failed(error);
-    } finally {
-      client.destroy();
-    }
+    });
   }
 
-  async assumeRoleWithWebIdentity(target: StsTarget, input: AssumeRoleWithWebIdentityInput): Promise<AssumedRoleCredentials> {
-    const { client, sdk: mod, failed } = await this.client(undefined, target);
-    try {
+  assumeRoleWithWebIdentity(target: StsTarget, input: AssumeRoleWithWebIdentityInput): Promise<AssumedRoleCredentials> {
+    return this.call(undefined, target, async (client, mod) => {
       const out = await client.send(
         new mod.AssumeRoleWithWebIdentityCommand({
           RoleArn: input.roleArn,
@@ -153,23 +154,14 @@ export class SdkStsGateway implements StsGateway {
         }),
       );
       return { ...toTemporary(out.Credentials), assumedRoleArn: out.AssumedRoleUser?.Arn };
-    } catch (error) {
-      throw failed(error);
-    } finally {
-      client.destroy();
-    }
+    });
   }
 
-  async getCallerIdentity(credentials: Credentials, target: StsTarget): Promise<CallerIdentity> {
-    const { client, sdk: mod, failed } = await this.client(credentials, target);
-    try {
+  getCallerIdentity(credentials: Credentials, target: StsTarget): Promise<CallerIdentity> {
+    return this.call(credentials, target, async (client, mod) => {
       const out = await client.send(new mod.GetCallerIdentityCommand({}));
       return { account: out.Account ?? '', arn: out.Arn ?? '', userId: out.UserId ?? '' };
-    } catch (error) {
-      throw failed(error);
-    } finally {
-      client.destroy();
-    }
+    });
   }
 }
 

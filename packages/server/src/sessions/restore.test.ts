@@ -25,12 +25,16 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });
 
-/** A FakeSourceFactory whose sources also answer mfaSessionUsable (what coreSource answers from the keyring). */
+/**
+ * A FakeSourceFactory whose sources also answer mfaSessionUsable and ssoSignInUsable (what
+ * coreSource answers from the keyring).
+ */
 class MfaAwareFactory extends FakeSourceFactory {
   mfaUsable: boolean | undefined = true;
+  ssoUsable: boolean | undefined = undefined;
   override async create(request: Parameters<FakeSourceFactory['create']>[0]): Promise<FakeCredentialSource> {
     const source = await super.create(request);
-    return Object.assign(source, { mfaSessionUsable: async () => this.mfaUsable });
+    return Object.assign(source, { mfaSessionUsable: async () => this.mfaUsable, ssoSignInUsable: async () => this.ssoUsable });
   }
 }
 
@@ -237,6 +241,38 @@ describe('restoring a session', () => {
     expect(back.state).toBe('active');
     expect(factory.last.renewCodes).toEqual(['123456']);
     expect(back.token).toBe(session.token);
+  });
+
+  it('when its IAM Identity Center sign-in ended meanwhile (no refresh token left): needs-login at once, still serving what is valid; renew revives it with the same token', async () => {
+    const { w, session, record } = await recorded();
+    const { reg, factory } = w.registry();
+    factory.ssoUsable = false;
+    const back = await reg.restore(record, 20_123);
+    await reg.verifyRestored(back);
+    expect(back.state).toBe('needs-login');
+    expect(back.lastError?.message).toMatch(/IAM Identity Center sign-in for profile account-a ended while the daemon was down/);
+    expect(w.log.records().some((line) => line.event === 'restored-needs-login')).toBe(true);
+    expect(back.currentCredentials()).toBeDefined(); // valid credentials keep being served
+    w.clock.advance(50 * MIN);
+    await w.scheduler.advance(0);
+    expect(factory.last.fetchCalls).toBe(0); // halted: no portal call that could only fail
+    const error = await back.credentialsFor().catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'SSO_LOGIN_REQUIRED' });
+    expect((error as VaultError).hint).toContain(`vault session renew ${session.id}`);
+    factory.ssoUsable = true; // the CLI signed in (vault session renew), then asks the daemon
+    await reg.renew(back.id);
+    expect(back.state).toBe('active');
+    expect(factory.last.fetchCalls).toBe(1);
+    expect(back.token).toBe(session.token);
+  });
+
+  it('a restored session whose sign-in still lives (or can be refreshed) stays active', async () => {
+    const { w, record } = await recorded();
+    const { reg, factory } = w.registry();
+    factory.ssoUsable = true;
+    const back = await reg.restore(record, 20_123);
+    await reg.verifyRestored(back);
+    expect(back.state).toBe('active');
   });
 
   it('when its MFA session ended and nothing is servable: the first fetch says needs-mfa', async () => {

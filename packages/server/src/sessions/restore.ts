@@ -68,6 +68,11 @@ export class RestoredSource implements CredentialSource {
     const source = await this.source();
     return source.mfaSessionUsable ? source.mfaSessionUsable() : undefined;
   }
+
+  async ssoSignInUsable(): Promise<boolean | undefined> {
+    const source = await this.source();
+    return source.ssoSignInUsable ? source.ssoSignInUsable() : undefined;
+  }
 }
 
 export interface LoadedForRestore {

@@ -80,8 +80,9 @@ export async function restoreSession(ctx: RestoreSessionContext, record: Session
 
 /**
  * After a restore, in the background: a session with nothing servable fetches now (unless
- * lazy); one serving restored credentials checks, without STS, that its MFA session still
- * lives, and otherwise shows needs-mfa at once. Never throws.
+ * lazy); one serving restored credentials checks, without STS or the portal, that its MFA
+ * session or its IAM Identity Center sign-in still lives, and otherwise shows needs-mfa or
+ * needs-login at once. Never throws.
  */
 export async function verifyRestored(session: Session, logger: Logger): Promise<void> {
   if (session.state === 'stopped' || session.fault) return;
@@ -99,6 +100,16 @@ export async function verifyRestored(session: Session, logger: Logger): Promise<
         }),
       );
       logger.warn({ event: 'restored-needs-mfa', session: session.id, profile: session.profile }, 'restored session needs a new MFA code');
+      return;
+    }
+    const signedIn = typeof source.ssoSignInUsable === 'function' ? await source.ssoSignInUsable() : undefined;
+    if (signedIn === false) {
+      session.markNeedsLogin(
+        new VaultError('SSO_LOGIN_REQUIRED', `the IAM Identity Center sign-in for profile ${session.profile} ended while the daemon was down`, {
+          hint: `run \`vault session renew ${session.id}\` to sign in again; the URI and token stay the same`,
+        }),
+      );
+      logger.warn({ event: 'restored-needs-login', session: session.id, profile: session.profile }, 'restored session needs a new IAM Identity Center sign-in');
     }
   } catch (error) {
     logger.warn(

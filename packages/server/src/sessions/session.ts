@@ -283,6 +283,12 @@ export class Session {
     this.credentials.halt(error);
   }
 
+  /** As markNeedsMfa, for a restored session whose IAM Identity Center sign-in has ended: needs-login. */
+  markNeedsLogin(error: unknown): void {
+    this.needsLogin = true;
+    this.credentials.halt(error);
+  }
+
   /** MFA session end as the source reports it. */
   mfaExpiration(): Date | undefined {
     try {
