@@ -14,6 +14,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Machine, REPO } from './lib/machine.mjs';
 import { formatMarkdown, formatTable } from './lib/table.mjs';
+import { benchNodes } from './lib/nodes.mjs';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -40,7 +41,8 @@ const FIGURES = {
       seconds: Number(process.env.BENCH_SECONDS ?? (quick ? 3 : 10)),
       backend: 'file',
     }),
-  commands: async (machine) => (await import('./figures/commandOverhead.mjs')).commandOverhead(machine, { rounds: quick ? 3 : 15 }),
+  commands: async (machine) => (await import('./figures/commandOverhead.mjs')).commandOverhead(machine, { rounds: quick ? 3 : 15, nodes: benchNodes() }),
+  breakdown: async (machine) => (await import('./figures/execBreakdown.mjs')).execBreakdown(machine, { rounds: quick ? 5 : 15, nodes: benchNodes() }),
 };
 
 const started = Date.now();

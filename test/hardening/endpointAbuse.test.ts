@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { connect } from 'node:net';
-import { setFlagsFromString } from 'node:v8';
+import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ManualClock } from '@vault/core';
@@ -328,6 +328,21 @@ function collect(): void {
   gc();
 }
 
+/**
+ * What this process holds, after a collection: its RSS, V8's used heap, and the physical size of
+ * V8's young generation. V8 sizes the young generation by how fast the program allocates and keeps
+ * it committed afterwards: on Node 24 the storm grows it from about 57 MB to 118 MB, which is
+ * reused memory, not a leak (a second storm of 10,000 adds 8 MB of RSS; heapUsed stays flat).
+ * Node 20's V8 caps it much lower. So the RSS bound is on what lies outside the young generation:
+ * native memory (sockets, buffers, parser state) and V8's old generation.
+ */
+function memory(): { rss: number; heapUsed: number; youngGeneration: number } {
+  collect();
+  const { rss, heapUsed } = process.memoryUsage();
+  const youngGeneration = getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.physical_space_size ?? 0;
+  return { rss, heapUsed, youngGeneration };
+}
+
 const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
 
 /** Runs cases on a fresh connection and over keep-alive; returns what was wrong with each reply. */
@@ -535,8 +550,7 @@ describe('endpoint abuse against a live daemon: nothing but the legitimate clien
     tally.clear();
     sent = 0;
     viaKeepAlive = 0;
-    collect();
-    const before = process.memoryUsage();
+    const before = memory();
 
     let stormDone = false;
     let legit = 0;
@@ -567,12 +581,12 @@ describe('endpoint abuse against a live daemon: nothing but the legitimate clien
     keepAlive.destroy();
     legitAgent.destroy();
 
-    collect();
-    const after = process.memoryUsage();
+    const after = memory();
     const counts = [...tally].sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k.replace(' ', ':')}=${v}`).join(' ');
     console.log(
       `FIGURE endpointAbuse hostile=${sent} keepalive=${viaKeepAlive} fresh=${sent - viaKeepAlive} legit=${legit + legitImds} (container=${legit} imds=${legitImds}) ok ` +
-        `rssBefore=${mb(before.rss)}MB rssAfter=${mb(after.rss)}MB heapBefore=${mb(before.heapUsed)}MB heapAfter=${mb(after.heapUsed)}MB`,
+        `rssBefore=${mb(before.rss)}MB rssAfter=${mb(after.rss)}MB heapBefore=${mb(before.heapUsed)}MB heapAfter=${mb(after.heapUsed)}MB ` +
+        `youngGenerationBefore=${mb(before.youngGeneration)}MB youngGenerationAfter=${mb(after.youngGeneration)}MB`,
     );
     console.log(`FIGURE endpointAbuse rejections ${counts}`);
     expect(failures).toEqual([]);
@@ -582,7 +596,7 @@ describe('endpoint abuse against a live daemon: nothing but the legitimate clien
     expect([...tally.keys()].filter((k) => k.startsWith('200'))).toEqual([]);
     expect(legit + legitImds).toBeGreaterThan(100);
     expect(after.heapUsed - before.heapUsed).toBeLessThan(30 * 1024 * 1024);
-    expect(after.rss - before.rss).toBeLessThan(30 * 1024 * 1024);
+    expect(after.rss - after.youngGeneration - (before.rss - before.youngGeneration)).toBeLessThan(30 * 1024 * 1024);
     // 11,000 requests, half on fresh connections (each decided by a read of /proc/net/tcp): about
     // 16 s on a quiet 2-vCPU machine, past 30 s when other suites load it. A bound on a hang, not
     // a timing requirement.

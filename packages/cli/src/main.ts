@@ -173,6 +173,22 @@ function program(run: (load: () => Promise<CommandRun<any>>, input: unknown) => 
     .option('--stdout', 'IAM Identity Center: print the sign-in URL and code, do not open a browser')
     .action((id: string, opts: object) => run(() => import('./commands/session.js').then((m) => m.sessionRenew), { id, ...opts }));
 
+  root
+    .command('completion')
+    .description('print the shell completion script: source <(vault completion bash)')
+    .argument('<shell>', 'bash, zsh or fish')
+    .action((shell: string) => run(() => import('./commands/completion.js').then((m) => m.completion), { shell }));
+  root
+    .command('doctor')
+    .description('check the config file, keyring, daemon, STS endpoints and clock: one line each, ok/warn/fail')
+    .option('--profile <profile>', 'also call GetCallerIdentity with this profile\'s credentials')
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action((opts: object) => run(() => import('./commands/doctor.js').then((m) => m.doctor), opts));
+  root
+    .command('__complete', { hidden: true })
+    .argument('[words...]')
+    .action((words: string[]) => run(() => import('./commands/completion.js').then((m) => m.complete), { words, program: root }));
+
   return root;
 }
 

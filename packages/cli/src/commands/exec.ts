@@ -5,6 +5,7 @@ import { VaultError } from '@vault/core';
 import type { Context } from '../context.js';
 import { credentialsFromDaemon } from '../daemonCredentials.js';
 import { dieOfSignalOnExit } from '../exitSignal.js';
+import { replaceProcess } from '../replaceProcess.js';
 import { childEnvironment } from '../environment/childEnvironment.js';
 import { enclosingExec, withoutSessionMarker } from '../environment/sessionShell.js';
 import { chainOptions, type CredentialOptions } from './options.js';
@@ -50,12 +51,21 @@ export async function exec(given: Omit<ExecInput, 'profile'> & { profile?: strin
   const options = chainOptions(input);
   const fromDaemon = await credentialsFromDaemon(ctx, { profile: input.profile, ...options });
   if (fromDaemon) {
-    return runChild(commandLine(input.command, ctx.env), withoutSessionMarker(childEnvironment(ctx.env, fromDaemon.credentials, input.profile, fromDaemon.region)), ctx);
+    return runCommand(commandLine(input.command, ctx.env), withoutSessionMarker(childEnvironment(ctx.env, fromDaemon.credentials, input.profile, fromDaemon.region)), ctx);
   }
   const chain = await ctx.chain(input.profile, options);
   const credentials = await chain.credentials();
   const env = withoutSessionMarker(childEnvironment(ctx.env, credentials, input.profile, chain.region));
-  return runChild(commandLine(input.command, ctx.env), env, ctx);
+  return runCommand(commandLine(input.command, ctx.env), env, ctx);
+}
+
+/**
+ * Becomes the command where Node can (replaceProcess.ts), else runs it as a child. Only when vault
+ * is its own process: main() called in-process (a test, an embedding program) must not be replaced.
+ */
+function runCommand(command: string[], env: NodeJS.ProcessEnv, ctx: Context): Promise<number> {
+  if (ctx.stdout === process.stdout && ctx.stderr === process.stderr) replaceProcess(command, env);
+  return runChild(command, env, ctx);
 }
 
 export function commandLine(command: string[], env: NodeJS.ProcessEnv): string[] {
