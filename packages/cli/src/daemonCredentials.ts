@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { chainEnvironmentKey, isVaultError, normalizeBackendName, type TemporaryCredentials, type VaultErrorCode } from '@vault/core';
 import type { Context } from './context.js';
-import { startsFromShellCredentials } from './shellCredentialSource.js';
 
 export interface DaemonCredentialRequest {
   profile: string;
@@ -33,7 +32,8 @@ const FINAL: ReadonlySet<VaultErrorCode> = new Set<VaultErrorCode>([
  * ssh-agent): a command then loads neither the keyring backend nor the AWS SDK, and on the file
  * backend pays no KDF. Undefined — resolve locally — when no daemon runs, when it runs with
  * another configuration, or when it cannot answer without help (an MFA code to prompt for, a
- * locked keyring). Only the daemon's own socket is asked, and only when it exists.
+ * locked keyring, a profile that starts from this shell's own credentials: the daemon says
+ * DAEMON_MISMATCH). Only the daemon's own socket is asked, and only when it exists.
  */
 export async function credentialsFromDaemon(
   ctx: Context,
@@ -44,7 +44,6 @@ export async function credentialsFromDaemon(
   // would be sent the profile and the MFA code.
   const socketPath = daemonPaths(stateDirInUse(checkedStateLocation(ctx.env))).socket;
   if (!existsSync(socketPath)) return undefined;
-  if (await startsFromShellCredentials(ctx, request.profile)) return undefined;
   let backend: string | undefined;
   try {
     const explicit = ctx.options.backend || ctx.env.AWS_VAULT_BACKEND;

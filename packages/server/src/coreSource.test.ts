@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  chainEnvironmentKey,
   CredentialKeyring,
   ManualClock,
   MemoryKeyring,
@@ -140,4 +141,41 @@ describe('daemon sessions over the credential chain', () => {
     expect(keyring.sessionWrites).toBe(2);
     await session.stop();
   });
+});
+
+describe('commands asking the daemon to resolve a profile', () => {
+  const SHELL_CONFIG = `
+[profile from-env]
+role_arn = arn:aws:iam::222222222222:role/from-env
+credential_source = Environment
+
+[profile from-ecs]
+role_arn = arn:aws:iam::222222222222:role/from-ecs
+credential_source = EcsContainer
+`;
+
+  it.each(['from-env', 'from-ecs'])(
+    'a profile that starts from the shell’s own credentials (%s) is left to the command: DAEMON_MISMATCH, no STS call, even with keys in the daemon’s environment',
+    async (profile) => {
+      const home = mkdtempSync(join(tmpdir(), `vault-shell-source-${process.pid}-`));
+      try {
+        writeFileSync(join(home, 'config'), SHELL_CONFIG, { mode: 0o600 });
+        const clock = new ManualClock(Date.UTC(2026, 0, 1, 9));
+        const sts = new CountingSts(clock);
+        const env = {
+          AWS_CONFIG_FILE: join(home, 'config'),
+          AWS_ACCESS_KEY_ID: 'AKIADAEMONSHELL00001',
+          AWS_SECRET_ACCESS_KEY: 'daemon-shell-secret',
+          AWS_CONTAINER_CREDENTIALS_FULL_URI: 'http://127.0.0.1:9/creds',
+        };
+        const factory = coreSourceFactory({ env, homeDir: home, keyring: async () => new MemoryKeyring(), sts, clock });
+        const error = await factory.resolve!({ profile, environment: chainEnvironmentKey(env, home) }).catch((e: unknown) => e);
+        expect(error).toMatchObject({ code: 'DAEMON_MISMATCH' });
+        expect((error as Error).message).toContain(`profile ${profile}`);
+        expect(sts.assumeRoleCalls + sts.getSessionTokenCalls).toBe(0);
+      } finally {
+        rmSync(home, { recursive: true, force: true });
+      }
+    },
+  );
 });

@@ -147,6 +147,16 @@ async function resolveForCommand(options: CoreSourceOptions, ownEnvironment: str
       ...(request.durationSeconds === undefined ? {} : { durationSeconds: request.durationSeconds }),
     },
   );
+  // `credential_source = Environment | EcsContainer` means the command's shell: its exported keys,
+  // its container variables. The daemon is handed neither (SECURITY.md §5) and must not answer
+  // from its own environment instead. Deciding it here, where the config is read anyway, spares
+  // every other cached command reading the config before it asks.
+  const shellSource = chain.root.credentialSource;
+  if (shellSource === 'Environment' || shellSource === 'EcsContainer') {
+    throw new VaultError('DAEMON_MISMATCH', `profile ${request.profile} starts from the command's own credentials (credential_source = ${shellSource})`, {
+      hint: 'the command resolves it itself',
+    });
+  }
   const credentials = await chain.credentials();
   if (!credentials.expiration || !credentials.sessionToken) {
     throw new VaultError('PROFILE_INVALID', `profile ${request.profile} resolves to a long-term key, which the daemon never hands out`, {
