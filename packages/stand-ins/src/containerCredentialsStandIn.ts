@@ -5,8 +5,8 @@
  * Authorization header against AWS_CONTAINER_AUTHORIZATION_TOKEN when one is configured.
  */
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { formatExpiration } from '@vault/core';
+import { closeServer, listenOnLoopback } from './loopbackServer.js';
 
 export interface ContainerCredentials {
   accessKeyId: string;
@@ -43,18 +43,10 @@ export async function startContainerCredentialsStandIn(options: { credentials: C
     });
     res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }).end(body);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenOnLoopback(server);
   return {
     url: `http://127.0.0.1:${port}/v2/credentials/task`,
     requests,
-    close: () =>
-      new Promise((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: () => closeServer(server),
   };
 }

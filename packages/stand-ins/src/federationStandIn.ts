@@ -15,9 +15,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { systemClock, type Clock } from '@vault/core';
 import type { StsStandIn } from './stsStandIn.js';
+import { closeServer, listenOnLoopback } from './loopbackServer.js';
 
 /** A sign-in token is good for 15 minutes (AWS's documentation of the federation endpoint). */
 const SIGNIN_TOKEN_LIFE_MS = 15 * 60_000;
@@ -62,8 +62,7 @@ class Federation implements FederationStandIn {
   ) {}
 
   async listen(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/federation`;
+    this.url = `http://127.0.0.1:${await listenOnLoopback(this.server)}/federation`;
   }
 
   get calls(): readonly FederationCall[] {
@@ -83,10 +82,7 @@ class Federation implements FederationStandIn {
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+    return closeServer(this.server);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {

@@ -7,9 +7,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { headersFromRaw } from './sigv4.js';
 import { StsError, xmlEscape, type StsKeyInfo, type StsStandIn } from './stsStandIn.js';
+import { closeServer, listenOnLoopback } from './loopbackServer.js';
 
 const XMLNS = 'https://iam.amazonaws.com/doc/2010-05-08/';
 const API_VERSION = '2010-05-08';
@@ -93,8 +93,7 @@ class Iam implements IamStandIn {
   }
 
   async listen(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    this.url = `http://127.0.0.1:${await listenOnLoopback(this.server)}`;
   }
 
   get calls(): readonly IamCall[] {
@@ -122,10 +121,7 @@ class Iam implements IamStandIn {
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+    return closeServer(this.server);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

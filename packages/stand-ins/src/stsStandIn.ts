@@ -7,10 +7,10 @@
  */
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { formatExpiration, systemClock, type Clock } from '@vault/core';
 import { headersFromRaw, verifySigV4, type SignedRequest } from './sigv4.js';
 import { trustsWebIdentity, WebIdentityTokens, type WebIdentityTokenOptions, type WebIdentityTrust } from './webIdentityTokens.js';
+import { closeServer, listenOnLoopback } from './loopbackServer.js';
 
 // ---------------------------------------------------------------------------------------------
 // Public types
@@ -440,22 +440,12 @@ class StandIn implements StsStandIn {
   ) {}
 
   async listen(port: number): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, '127.0.0.1', () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    this.port = (this.server.address() as AddressInfo).port;
+    this.port = await listenOnLoopback(this.server, port);
     this.url = `http://127.0.0.1:${this.port}`;
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+    return closeServer(this.server);
   }
 
   // --- setup -----------------------------------------------------------------------------------
