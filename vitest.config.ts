@@ -23,7 +23,8 @@ export default defineConfig({
     // Most end-to-end time is spent waiting on the processes a test starts (the built CLI, the
     // daemon, gpg, the AWS CLI), not on this process's CPU. vitest's default (one fewer worker
     // than CPUs) runs the suite one file at a time on a 2-CPU machine: 371 s there for 861 tests,
-    // against 209 s with 3 workers, every test passing.
+    // against 209 s with 3 workers, every test passing. The files that use the keychain share one
+    // Secret Service; scripts/test.sh runs those one at a time (--maxWorkers=1).
     maxWorkers: availableParallelism() + 1,
     minWorkers: 1,
   },

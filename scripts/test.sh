@@ -11,6 +11,12 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 nodes="${VAULT_TEST_NODES:-20 24}"
 
+# Test files that reach the keychain: through the e2e world's BACKENDS, the variable with-keyring.sh
+# sets, keytar itself, or a 'keychain' backend named in the test.
+keychain_test_files() {
+  grep -rlE "BACKENDS|VAULT_TEST_KEYCHAIN|keytar|'keychain'" test packages/*/src --include='*.test.ts' | sort
+}
+
 run_suite() { # LABEL PATH-PREFIX ARGS…
   local label="$1" prefix="$2"
   shift 2
@@ -21,7 +27,17 @@ run_suite() { # LABEL PATH-PREFIX ARGS…
   # build for every ABI; a failure here says to rebuild it: npm rebuild keytar).
   PATH="$path" node -e "require('keytar')" || { echo "test: keytar does not load on Node $(PATH="$path" node -v); run npm rebuild keytar" >&2; return 1; }
   local start=$SECONDS rc=0
-  PATH="$path" bash scripts/with-keyring.sh npx vitest run "$@" || rc=$?
+  if [ $# -gt 0 ]; then
+    PATH="$path" bash scripts/with-keyring.sh npx vitest run "$@" || rc=$?
+  else
+    # The files that use the Secret Service share its one keyring (`vault list` sees every item
+    # in it), so they run one at a time; every other file runs several at a time (vitest.config.ts).
+    local keychain_files excludes=() file
+    mapfile -t keychain_files < <(keychain_test_files)
+    for file in "${keychain_files[@]}"; do excludes+=(--exclude "$file"); done
+    PATH="$path" bash scripts/with-keyring.sh npx vitest run --maxWorkers=1 "${keychain_files[@]}" || rc=$?
+    PATH="$path" bash scripts/with-keyring.sh npx vitest run "${excludes[@]}" || rc=$?
+  fi
   echo "test: Node $(PATH="$path" node -v): exit $rc after $((SECONDS - start)) s" >&2
   return "$rc"
 }
