@@ -11,8 +11,11 @@
 import childProcess from 'node:child_process';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import http from 'node:http';
-import { syncBuiltinESMExports } from 'node:module';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
+
+// node:http through require, as vault's bundle gets it: on Node 22+ an ES import of it loads
+// undici (http.WebSocket's lazy getter), ~55 ms this preload would add to "Node starts".
+const http = createRequire(import.meta.url)('node:http');
 
 const marks = [];
 const now = () => performance.timeOrigin + performance.now();
