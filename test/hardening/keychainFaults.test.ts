@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { cmdlineOf, findLeaks } from '../support/leaks.js';
 import { World } from '../support/world.js';
 import { expectOneLineError, runVault, type VaultRun } from './cli.js';
@@ -198,7 +198,14 @@ describe('keychain backend faults through the built CLI: one line with cause and
     const env = { DBUS_SESSION_BUS_ADDRESS: address };
     const stored = await vault(['add', '--env', 'central-account'], { ...addEnv(), ...env });
     expect(stored.code, stored.stderr).toBe(0);
-    busCall(address, ['--dest=org.freedesktop.secrets', '/org/freedesktop/secrets', 'org.freedesktop.Secret.Service.Lock', `array:objpath:${defaultCollection(address)}`]);
+    const collection = defaultCollection(address);
+    busCall(address, ['--dest=org.freedesktop.secrets', '/org/freedesktop/secrets', 'org.freedesktop.Secret.Service.Lock', `array:objpath:${collection}`]);
+    // The collection says it is locked before vault is asked (once, on a loaded machine, the next
+    // `vault add` still got through).
+    await vi.waitFor(
+      () => expect(busCall(address, ['--dest=org.freedesktop.secrets', collection, 'org.freedesktop.DBus.Properties.Get', 'string:org.freedesktop.Secret.Collection', 'string:Locked'])).toContain('true'),
+      { timeout: 5_000 },
+    );
     for (const run of await everyAccess(env)) {
       expectKeychainFailure(run, /^vault: the keychain is locked/, 'locked');
     }
