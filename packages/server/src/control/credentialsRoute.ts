@@ -3,6 +3,7 @@ import { formatExpiration, VaultError } from '@vault/core';
 import type { PreparedCredentials } from '../sessions/refreshingCredentials.js';
 import type { SessionRegistry } from '../sessions/sessionRegistry.js';
 import { errorResponses } from '../wire.js';
+import { credentialsProperties } from './schemas.js';
 import type { ResolveCredentialsBody, ResolvedCredentialsResponse } from './types.js';
 
 const bodySchema = {
@@ -24,16 +25,7 @@ const bodySchema = {
 const responseSchema = {
   type: 'object',
   additionalProperties: false,
-  properties: {
-    profile: { type: 'string' },
-    region: { type: 'string' },
-    accessKeyId: { type: 'string' },
-    secretAccessKey: { type: 'string' },
-    sessionToken: { type: 'string' },
-    expiration: { type: 'string' },
-    source: { type: 'string' },
-    sessionId: { type: 'string' },
-  },
+  properties: { ...credentialsProperties, source: { type: 'string' } },
 } as const;
 
 /**

@@ -2,26 +2,14 @@ import type { FastifyInstance } from 'fastify';
 import { VaultError } from '@vault/core';
 import type { SessionRegistry } from '../sessions/sessionRegistry.js';
 import { liveSessionCredentials } from './credentialsRoute.js';
-import { routeSchema } from './schemas.js';
+import { credentialsProperties, routeSchema } from './schemas.js';
 import type { ProfileCredentialsResponse } from './types.js';
 
 /** `GET /sessions/by-profile/:profile/credentials`: a live session's credentials for a profile (credential_process), from its cache. */
 export function profileCredentialsRoute(app: FastifyInstance, registry: SessionRegistry): void {
   app.get('/sessions/by-profile/:profile/credentials', {
     schema: routeSchema({
-      200: {
-        type: 'object',
-        additionalProperties: false,
-        properties: {
-          sessionId: { type: 'string' },
-          profile: { type: 'string' },
-          region: { type: 'string' },
-          accessKeyId: { type: 'string' },
-          secretAccessKey: { type: 'string' },
-          sessionToken: { type: 'string' },
-          expiration: { type: 'string' },
-        },
-      },
+      200: { type: 'object', additionalProperties: false, properties: credentialsProperties },
     }),
     handler: async (request): Promise<ProfileCredentialsResponse> => {
       const profile = (request.params as { profile: string }).profile;

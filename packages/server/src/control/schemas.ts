@@ -30,6 +30,17 @@ const sessionSummaryProperties = {
   },
 } as const;
 
+/** A profile's credentials as the control API hands them to a command (POST /credentials, by-profile). */
+export const credentialsProperties = {
+  sessionId: { type: 'string' },
+  profile: { type: 'string' },
+  region: { type: 'string' },
+  accessKeyId: { type: 'string' },
+  secretAccessKey: { type: 'string' },
+  sessionToken: { type: 'string' },
+  expiration: { type: 'string' },
+} as const;
+
 /** A summary has no token and no secret: the serializer drops anything not listed here. */
 export const sessionSummarySchema = { type: 'object', additionalProperties: false, properties: sessionSummaryProperties } as const;
 export const envSchema = { type: 'object', additionalProperties: { type: 'string' } } as const;

@@ -74,7 +74,7 @@ export function buildRelaySocketServer(options: RelaySocketOptions): FastifyInst
   // The loopback listener's ContainerCredentialRoute, fast path and fastify routes, with the
   // relay's guards, its audit names and the container's address as the client.
   const route = new ContainerCredentialRoute({
-    guards: (headers, method) => relayRejection(headers, method),
+    guards: relayRejection,
     audit,
     routeNames: { session: 'ecs-relay', role: 'ecs-role-relay' },
     peerOf: (request) => clientOf(request.headers[RELAY_CLIENT_HEADER]),
