@@ -9,23 +9,12 @@ import { DaemonClient } from '../daemonLife/daemonClient.js';
 import { daemonPaths } from '../paths.js';
 import { OWNER_CHECK_MS } from '../sessions/orphanReaping.js';
 import { startDaemon, type Daemon } from './startDaemon.js';
-import { FakeSourceFactory, startTestDaemon, tempStateDir } from '@vault/stand-ins/server';
+import { Cleanups, FakeSourceFactory, startTestDaemon } from '@vault/stand-ins/server';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
-});
-
-function track<T extends { close(): Promise<void> }>(fixture: T): T {
-  cleanups.push(() => fixture.close());
-  return fixture;
-}
-
-function tempDir() {
-  const dir = tempStateDir();
-  cleanups.push(dir.cleanup);
-  return dir;
-}
+const cleanups = new Cleanups();
+afterEach(() => cleanups.run());
+const track = <T extends { close(): Promise<void> }>(fixture: T): T => cleanups.track(fixture);
+const tempDir = () => cleanups.tempStateDir();
 
 function factory() {
   return new FakeSourceFactory({ clock: new ManualClock(Date.now()), mfaDurationMs: 8 * 3_600_000 });

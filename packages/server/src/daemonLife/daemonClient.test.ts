@@ -1,24 +1,13 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { daemonPaths } from '../paths.js';
-import { startTestDaemon, tempStateDir } from '@vault/stand-ins/server';
+import { Cleanups, startTestDaemon } from '@vault/stand-ins/server';
 import { DaemonClient } from './daemonClient.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!();
-});
-
-function track<T extends { close(): Promise<void> }>(fixture: T): T {
-  cleanups.push(() => fixture.close());
-  return fixture;
-}
-
-function tempDir() {
-  const dir = tempStateDir();
-  cleanups.push(dir.cleanup);
-  return dir;
-}
+const cleanups = new Cleanups();
+afterEach(() => cleanups.run());
+const track = <T extends { close(): Promise<void> }>(fixture: T): T => cleanups.track(fixture);
+const tempDir = () => cleanups.tempStateDir();
 
 describe('DaemonClient', () => {
   it('DAEMON_UNAVAILABLE when the socket is absent', async () => {

@@ -14,6 +14,35 @@ export function tempStateDir(): { root: string; stateDir: string; cleanup: () =>
   return { root, stateDir: join(root, 'daemon'), cleanup: () => rmSync(root, { recursive: true, force: true }) };
 }
 
+/**
+ * What a test started, undone after it in reverse order. A test file makes one and runs it after
+ * each test: `const cleanups = new Cleanups(); afterEach(() => cleanups.run());`.
+ */
+export class Cleanups {
+  private readonly pending: Array<() => Promise<void> | void> = [];
+
+  push(undo: () => Promise<void> | void): void {
+    this.pending.push(undo);
+  }
+
+  /** A fixture (a daemon, a stand-in) closed after the test. */
+  track<T extends { close(): Promise<void> }>(fixture: T): T {
+    this.push(() => fixture.close());
+    return fixture;
+  }
+
+  /** A temporary state directory removed after the test. */
+  tempStateDir(): ReturnType<typeof tempStateDir> {
+    const dir = tempStateDir();
+    this.push(dir.cleanup);
+    return dir;
+  }
+
+  async run(): Promise<void> {
+    while (this.pending.length > 0) await this.pending.pop()!();
+  }
+}
+
 export interface DaemonFixtureOptions extends Partial<StartDaemonOptions> {
   /** Use a ManualClock and ManualScheduler (default) or real time. */
   manualTime?: boolean;
